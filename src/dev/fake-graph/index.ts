@@ -1,0 +1,174 @@
+/**
+ * A fake Graph API that behaves like Meta's for everything this bot uses (reference
+ * /work/shared/reference/messenger-platform.md): token + appsecret_proof checks, platform limits
+ * (error 100), the 24 h window (10/2018278), one private reply per comment within 7 days (10900),
+ * the Messenger Profile API's 10 calls / 10 min (613), injectable faults, and a record of every call.
+ *
+ * Two ways to use it: mount `router` on an express app under a prefix (simulator mode, `npm start`),
+ * or `listen()` on its own port (tests, benchmarks). Either way a GraphClient pointed at its URL
+ * with a version like `v25.0` works unchanged.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import express, { type Router } from 'express';
+
+import { createFakeGraphRouter, type RouterContext } from './routes.js';
+import {
+  FakeGraphState,
+  type FakeComment,
+  type FakePage,
+  type FakeUser,
+  type FaultSpec,
+  type PublicReplyRecord,
+  type RecordedCall,
+  type SenderActionRecord,
+  type SentMessage,
+} from './state.js';
+
+export type {
+  CallPreview,
+  FakeComment,
+  FakePage,
+  FakeUser,
+  FaultKind,
+  FaultSpec,
+  PublicReplyRecord,
+  RecordedCall,
+  SenderActionRecord,
+  SentMessage,
+} from './state.js';
+
+export type Clock = (() => Date) | { now(): Date };
+
+export interface FakeGraphOptions {
+  appSecret: string;
+  pages: FakePage[];
+  /** Default 1000000000000001. The app token `${appId}|${appSecret}` is accepted by /debug_token. */
+  appId?: string;
+  /** Delay before each answer (tests: 0, bench: 150). */
+  latencyMs?: number;
+  /** When set, other versions are refused. Versions older than v24.0 are always refused. */
+  version?: string;
+  clock?: Clock;
+  /** Fans with a profile (`GET /{psid}`). */
+  users?: FakeUser[];
+  /** Meta's "Require App Secret" setting (default true: calls without appsecret_proof fail). */
+  requireAppSecretProof?: boolean;
+}
+
+export interface FakeGraphServer {
+  url: string;
+  close(): Promise<void>;
+}
+
+export interface FakeGraph {
+  router: Router;
+  /** Every call, accepted or rejected, in arrival order. Cleared (in place) by reset(). */
+  readonly calls: RecordedCall[];
+  /** Every accepted message send (including private replies and Marketing Messages). */
+  readonly messages: SentMessage[];
+  readonly senderActions: SenderActionRecord[];
+  readonly publicReplies: PublicReplyRecord[];
+  /** Accepted messages that reached this PSID (private replies included, by the commenter's PSID). */
+  messagesTo(psid: string): SentMessage[];
+  /** Back to the configured pages/users; forgets calls, fans' windows, comments, faults, revocations. */
+  reset(): void;
+  inject(fault: FaultSpec): void;
+  pendingFaults(): number;
+  /** Meta learns the fan wrote (message, postback, quick reply, referral...): opens/refreshes the 24 h window. */
+  noteUserInteraction(pageId: string, psid: string, at?: Date): void;
+  /** Meta learns about a comment under one of the page's posts (private/public replies need it). */
+  noteComment(pageId: string, comment: FakeComment): void;
+  addUser(user: FakeUser): void;
+  /** The fan blocked the page / deactivated: sends answer 551 / 1545041. */
+  markUnreachable(pageId: string, psid: string, unreachable?: boolean): void;
+  revokeToken(token: string): void;
+  /** The PSID a private reply to this comment reaches. */
+  psidForComment(commentId: string): string | undefined;
+  messengerProfile(pageId: string): Record<string, unknown> | undefined;
+  subscribedFields(pageId: string): string[] | undefined;
+  threadOwner(pageId: string, psid: string): string | undefined;
+  setLatency(ms: number): void;
+  /** Serves the router alone on 127.0.0.1 (port 0 = any free port). */
+  listen(port?: number): Promise<FakeGraphServer>;
+}
+
+export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
+  if (!opts.appSecret) throw new Error('createFakeGraph: appSecret is required');
+  const clock = opts.clock;
+  const now: () => Date =
+    clock === undefined ? () => new Date() : typeof clock === 'function' ? clock : () => clock.now();
+  const state = new FakeGraphState(opts.pages, opts.users ?? []);
+  let latencyMs = opts.latencyMs ?? 0;
+  const hanging = new Set<NodeJS.Timeout>();
+  const ctx: RouterContext = {
+    state,
+    appSecret: opts.appSecret,
+    appId: opts.appId ?? '1000000000000001',
+    now,
+    latencyMs: () => latencyMs,
+    requireProof: opts.requireAppSecretProof ?? true,
+    version: opts.version,
+    hanging,
+  };
+  const router = createFakeGraphRouter(ctx);
+  const clearHanging = (): void => {
+    for (const t of hanging) clearTimeout(t);
+    hanging.clear();
+  };
+
+  return {
+    router,
+    calls: state.calls,
+    messages: state.messages,
+    senderActions: state.senderActions,
+    publicReplies: state.publicReplies,
+    messagesTo: (psid) => state.messagesTo(psid),
+    reset: () => {
+      clearHanging();
+      state.reset();
+    },
+    inject: (fault) => state.inject(fault),
+    pendingFaults: () => state.pendingFaults(),
+    noteUserInteraction: (pageId, psid, at) => state.noteUserInteraction(pageId, psid, at ?? now()),
+    noteComment: (pageId, comment) => state.noteComment(pageId, comment),
+    addUser: (user) => state.addUser(user),
+    markUnreachable: (pageId, psid, unreachable = true) => state.setUnreachable(pageId, psid, unreachable),
+    revokeToken: (token) => {
+      state.revoked.add(token);
+    },
+    psidForComment: (commentId) => {
+      const c = state.comments.get(commentId);
+      return c ? state.psidForCommenter(c.pageId, c) : undefined;
+    },
+    messengerProfile: (pageId) => state.messengerProfiles.get(pageId),
+    subscribedFields: (pageId) => state.subscriptions.get(pageId),
+    threadOwner: (pageId, psid) => state.threadOwner(pageId, psid),
+    setLatency: (ms) => {
+      latencyMs = ms;
+    },
+    listen: async (port = 0) => {
+      const app = express();
+      app.disable('x-powered-by');
+      app.use(router);
+      const server = http.createServer(app);
+      server.keepAliveTimeout = 65_000;
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(port, '127.0.0.1', () => {
+          server.off('error', reject);
+          resolve();
+        });
+      });
+      const addr = server.address() as AddressInfo;
+      return {
+        url: `http://127.0.0.1:${addr.port}`,
+        close: async () => {
+          clearHanging();
+          server.closeAllConnections();
+          await new Promise<void>((resolve) => server.close(() => resolve()));
+        },
+      };
+    },
+  };
+}
