@@ -235,7 +235,8 @@ const distinct: CommandHandler = (cmd, ctx) => {
   const values: unknown[] = [];
   for (const doc of findDocs(coll, filterArg(cmd.query))) {
     for (const v of pathValues(doc, key)) {
-      if (v === MISSING) continue;
+      // pathValues reports an empty array as itself (an index key); distinct sees no elements.
+      if (v === MISSING || (Array.isArray(v) && v.length === 0)) continue;
       const k = encodeKey(v);
       if (seen.has(k)) continue;
       seen.add(k);
