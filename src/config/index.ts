@@ -115,7 +115,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   if (present.length > 0 && present.length < FACEBOOK_VARS.length) {
     const missing = FACEBOOK_VARS.filter((name) => e[name] === undefined);
     throw new ConfigError(
-      missing.map((name) => `${name}: is required when ${present.join(', ')} ${present.length > 1 ? 'are' : 'is'} set`),
+      missing.map(
+        (name) => `${name}: is required when ${present.join(', ')} ${present.length > 1 ? 'are' : 'is'} set`,
+      ),
     );
   }
   const simulator = present.length === 0;

@@ -20,7 +20,10 @@ export async function connectDatabase(
   let uri = config.mongodbUri;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!uri) {
-    const local = await resolveLocalMongo({ dbPath: config.dataDir, log });
+    const local = await resolveLocalMongo({
+      dbPath: config.dataDir,
+      logger: log.child({ module: 'embedded-db' }),
+    });
     uri = local.uri;
     stopEmbedded = local.owned ? () => local.stop() : undefined;
     log.info(
@@ -30,11 +33,13 @@ export async function connectDatabase(
         : 'MONGODB_URI is unset: connected to the embedded server already running for this data directory',
     );
   }
-  await mongoose.connect(uri, { serverSelectionTimeoutMS: 10_000 });
-  await mongoose.connection.syncIndexes().catch(async () => {
-    // syncIndexes drops unknown indexes too; fall back to creating only, never fail start-up on it.
-    await Promise.all(Object.values(mongoose.models).map((m) => m.createIndexes()));
+  // The embedded server's URI names no database; a real MONGODB_URI usually does.
+  await mongoose.connect(uri, {
+    serverSelectionTimeoutMS: 10_000,
+    ...(config.mongodbUri ? {} : { dbName: 'socialcommerce' }),
   });
+  // The unique indexes carry our invariants (dedupe, idempotency): they must exist before traffic.
+  await Promise.all(Object.values(mongoose.models).map((m) => m.init()));
   return {
     uri,
     embedded: !config.mongodbUri,

@@ -3,7 +3,13 @@ import { Schema, model, type InferSchemaType } from 'mongoose';
 export const OUTBOX_STATES = ['pending', 'sent', 'failed', 'refused', 'cancelled'] as const;
 export type OutboxState = (typeof OUTBOX_STATES)[number];
 
-export const OUTBOX_KINDS = ['message', 'private_reply', 'public_reply', 'sender_action', 'handover'] as const;
+export const OUTBOX_KINDS = [
+  'message',
+  'private_reply',
+  'public_reply',
+  'sender_action',
+  'handover',
+] as const;
 export type OutboxKind = (typeof OUTBOX_KINDS)[number];
 
 const outboxMessageSchema = new Schema(

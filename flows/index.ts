@@ -1,0 +1,9 @@
+import { FlowRouter } from '../src/messenger/flow-router.js';
+import { registerStartFlow } from './start.js';
+
+/** The one place where conversations are put together; each feature adds its `register…` call here. */
+export function createFlows(): FlowRouter {
+  const router = new FlowRouter();
+  registerStartFlow(router);
+  return router;
+}

@@ -1,0 +1,209 @@
+import { randomUUID } from 'node:crypto';
+import { InboxEventModel, type InboxKind } from '../../db/models/inbox-event.js';
+import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
+import type { Logger } from '../../log.js';
+import { backoffDelay } from '../../shared/backoff.js';
+
+export interface InboxItem {
+  readonly id: string;
+  readonly pageId: string;
+  readonly kind: InboxKind;
+  readonly dedupeKey: string;
+  readonly queueKey: string;
+  readonly eventTime: Date;
+  readonly attempts: number;
+  readonly payload: Record<string, unknown>;
+}
+
+/** What a handler did with an event: `skipped` events are kept for the record, not retried. */
+export type InboxOutcome = 'done' | 'skipped';
+export type InboxHandler = (item: InboxItem) => Promise<InboxOutcome>;
+
+export interface InboxProcessorOptions {
+  readonly handle: InboxHandler;
+  readonly log: Logger;
+  readonly now: () => Date;
+  readonly maxAttempts: number;
+  readonly concurrency?: number;
+  readonly pollMs?: number;
+  readonly leaseMs?: number;
+  /** How long finished events stay (for audits and dedupe of late redeliveries) before TTL removal. */
+  readonly retentionMs?: number;
+}
+
+interface StoredEvent {
+  _id: unknown;
+  pageId: string;
+  kind: InboxKind;
+  dedupeKey: string;
+  queueKey: string;
+  eventTime: Date;
+  attempts: number;
+  nextAttemptAt: Date;
+  payload: string;
+}
+
+/**
+ * Drains the inbox: one fan (or comment thread) at a time per lease, events in order, at least once.
+ * Any number of processes may run one; the lease on the queue key keeps them from interleaving.
+ */
+export class InboxProcessor {
+  private readonly holder = `inbox-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private readonly active = new Map<string, Promise<void>>();
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: InboxProcessorOptions) {
+    this.log = opts.log.child({ module: 'inbox' });
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Called when new events were stored in this process: no need to wait for the next poll. */
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  /** Stops polling, lets the events in hand finish, and releases their leases. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp?.();
+    await this.loop;
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  private async run(): Promise<void> {
+    const pollMs = this.opts.pollMs ?? 200;
+    while (this.running) {
+      try {
+        await this.dispatchDueQueues();
+      } catch (error) {
+        this.log.error({ err: error }, 'inbox poll failed; retrying');
+      }
+      if (!this.running) break;
+      if (this.woken) {
+        this.woken = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+      this.woken = false;
+    }
+  }
+
+  private async dispatchDueQueues(): Promise<void> {
+    const concurrency = this.opts.concurrency ?? 32;
+    const free = concurrency - this.active.size;
+    if (free <= 0) return;
+    const due = await InboxEventModel.collection
+      .find({ state: 'pending', nextAttemptAt: { $lte: this.opts.now() } }, { projection: { queueKey: 1 } })
+      .sort({ nextAttemptAt: 1 })
+      .limit(free * 4)
+      .toArray();
+    const queues = [...new Set(due.map((d) => String(d.queueKey)))].filter((q) => !this.active.has(q));
+    for (const queueKey of queues.slice(0, free)) {
+      const work = this.drainQueue(queueKey)
+        .catch((error: unknown) => this.log.error({ err: error, queueKey }, 'inbox queue failed'))
+        .finally(() => {
+          this.active.delete(queueKey);
+          // A queue that finished may have let others wait; look again without sleeping.
+          this.wake();
+        });
+      this.active.set(queueKey, work);
+    }
+  }
+
+  private async drainQueue(queueKey: string): Promise<void> {
+    const leaseMs = this.opts.leaseMs ?? 30_000;
+    const lease = `inbox:${queueKey}`;
+    if (!(await tryAcquireLease(lease, this.holder, leaseMs, this.opts.now()))) return;
+    let leaseRenewedAt = this.opts.now().getTime();
+    try {
+      while (this.running) {
+        const next = (await InboxEventModel.collection.findOne(
+          { queueKey, state: 'pending' },
+          { sort: { eventTime: 1, _id: 1 } },
+        )) as StoredEvent | null;
+        const now = this.opts.now();
+        // An event waiting for its retry blocks the later events of the same fan: order matters more.
+        if (!next || next.nextAttemptAt > now) return;
+        if (now.getTime() - leaseRenewedAt > leaseMs / 3) {
+          if (!(await renewLease(lease, this.holder, leaseMs, now))) return;
+          leaseRenewedAt = now.getTime();
+        }
+        await this.processOne(next);
+      }
+    } finally {
+      await releaseLease(lease, this.holder).catch(() => undefined);
+    }
+  }
+
+  private async processOne(stored: StoredEvent): Promise<void> {
+    const attempts = stored.attempts + 1;
+    let outcome: InboxOutcome;
+    try {
+      const item: InboxItem = {
+        id: String(stored._id),
+        pageId: stored.pageId,
+        kind: stored.kind,
+        dedupeKey: stored.dedupeKey,
+        queueKey: stored.queueKey,
+        eventTime: stored.eventTime,
+        attempts,
+        payload: JSON.parse(stored.payload) as Record<string, unknown>,
+      };
+      outcome = await this.opts.handle(item);
+    } catch (error) {
+      await this.recordFailure(stored, attempts, error);
+      return;
+    }
+    const now = this.opts.now();
+    await InboxEventModel.collection.updateOne(
+      { _id: stored._id as never },
+      {
+        $set: {
+          state: outcome,
+          attempts,
+          doneAt: now,
+          expiresAt: new Date(now.getTime() + (this.opts.retentionMs ?? 7 * 24 * 3600_000)),
+        },
+        $unset: { lastError: '' },
+      },
+    );
+  }
+
+  private async recordFailure(stored: StoredEvent, attempts: number, error: unknown): Promise<void> {
+    const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    const parked = attempts >= this.opts.maxAttempts;
+    const now = this.opts.now();
+    this.log[parked ? 'error' : 'warn'](
+      { err: error, dedupeKey: stored.dedupeKey, kind: stored.kind, attempts },
+      parked ? 'inbox event parked after repeated failures' : 'inbox event failed; will retry',
+    );
+    await InboxEventModel.collection.updateOne(
+      { _id: stored._id as never },
+      {
+        $set: {
+          state: parked ? 'parked' : 'pending',
+          attempts,
+          lastError: message.slice(0, 2000),
+          nextAttemptAt: new Date(now.getTime() + backoffDelay(attempts)),
+        },
+      },
+    );
+  }
+}

@@ -1,0 +1,404 @@
+import { randomUUID } from 'node:crypto';
+import { FanModel } from '../../db/models/fan.js';
+import { OutboxMessageModel } from '../../db/models/outbox-message.js';
+import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
+import { decideMessaging, type MessagingPurpose } from '../../domain/messaging-policy.js';
+import type { Logger } from '../../log.js';
+import { backoffDelay } from '../../shared/backoff.js';
+import { PAGE_INBOX_APP_ID, type GraphClient, type SendMessageBody } from '../graph/client.js';
+import { GraphApiError, isGraphError, type GraphErrorKind } from '../graph/errors.js';
+import { RateLimiter } from './rate-limiter.js';
+
+export interface OutboxRecord {
+  _id: unknown;
+  pageId: string;
+  idempotencyKey: string;
+  kind: string;
+  queueKey: string;
+  seq: number;
+  recipient: { psid?: string; commentId?: string };
+  purpose: MessagingPurpose;
+  body: string;
+  attempts: number;
+  origin?: { type?: string; id?: string };
+}
+
+export type SendOutcome =
+  | { state: 'sent'; messageId: string; recipientId: string | null }
+  | { state: 'refused'; reason: string }
+  | { state: 'failed'; kind: GraphErrorKind | 'internal'; code?: number | undefined };
+
+/** Features that need to know how a send ended (comments, broadcasts) listen here. */
+export type OutboxListener = (record: OutboxRecord, outcome: SendOutcome) => Promise<void> | void;
+
+export interface OutboxSenderOptions {
+  readonly graph: GraphClient;
+  readonly page: { readonly id: string; readonly accessToken: string };
+  readonly log: Logger;
+  readonly now: () => Date;
+  readonly ratePerSecond: number;
+  readonly maxAttempts: number;
+  readonly concurrency?: number;
+  readonly pollMs?: number;
+  /** How long a claimed message stays claimed; a crash mid-send makes it due again after this. */
+  readonly claimMs?: number;
+  readonly listeners?: OutboxListener[];
+}
+
+const PAGE_LEASE_MS = 15_000;
+
+/**
+ * The only code that talks to the Send API. One sender per page holds a lease (so the page rate limit
+ * is real across processes); within it, each recipient's messages leave in order, many recipients
+ * at once, through a token bucket.
+ */
+export class OutboxSender {
+  private readonly holder = `outbox-${process.pid}-${randomUUID().slice(0, 8)}`;
+  private readonly limiter: RateLimiter;
+  private readonly active = new Map<string, Promise<void>>();
+  private readonly log: Logger;
+  private readonly listeners: OutboxListener[];
+  private running = false;
+  private loop: Promise<void> | undefined;
+  private wakeUp: (() => void) | undefined;
+  private woken = false;
+  private hasPageLease = false;
+  private pageLeaseRenewedAt = 0;
+  /** Set on error 190: nothing more is sent for the page until the token works again. */
+  private pausedUntil = 0;
+  pauseReason: string | undefined;
+
+  constructor(private readonly opts: OutboxSenderOptions) {
+    this.limiter = new RateLimiter(opts.ratePerSecond);
+    this.listeners = [...(opts.listeners ?? [])];
+    this.log = opts.log.child({ module: 'outbox', pageId: opts.page.id });
+  }
+
+  get sendingRate(): number {
+    return this.limiter.currentRate;
+  }
+
+  addListener(listener: OutboxListener): void {
+    this.listeners.push(listener);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  wake(): void {
+    this.woken = true;
+    this.wakeUp?.();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    this.wakeUp?.();
+    await this.loop;
+    await Promise.allSettled([...this.active.values()]);
+    if (this.hasPageLease) await releaseLease(this.pageLease, this.holder).catch(() => undefined);
+    this.hasPageLease = false;
+  }
+
+  private get pageLease(): string {
+    return `outbox-sender:${this.opts.page.id}`;
+  }
+
+  private async run(): Promise<void> {
+    const pollMs = this.opts.pollMs ?? 200;
+    while (this.running) {
+      try {
+        if (await this.holdPageLease()) await this.dispatch();
+      } catch (error) {
+        this.log.error({ err: error }, 'outbox poll failed; retrying');
+      }
+      if (!this.running) break;
+      if (this.woken) {
+        this.woken = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, pollMs);
+        this.wakeUp = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.wakeUp = undefined;
+      this.woken = false;
+    }
+  }
+
+  private async holdPageLease(): Promise<boolean> {
+    const now = this.opts.now();
+    if (this.hasPageLease && now.getTime() - this.pageLeaseRenewedAt < PAGE_LEASE_MS / 3) return true;
+    this.hasPageLease = this.hasPageLease
+      ? await renewLease(this.pageLease, this.holder, PAGE_LEASE_MS, now)
+      : await tryAcquireLease(this.pageLease, this.holder, PAGE_LEASE_MS, now);
+    if (this.hasPageLease) this.pageLeaseRenewedAt = now.getTime();
+    return this.hasPageLease;
+  }
+
+  private async dispatch(): Promise<void> {
+    const now = this.opts.now();
+    if (now.getTime() < this.pausedUntil) return;
+    const concurrency = this.opts.concurrency ?? 128;
+    const free = concurrency - this.active.size;
+    if (free <= 0) return;
+    const due = await OutboxMessageModel.collection
+      .find(
+        {
+          state: 'pending',
+          pageId: this.opts.page.id,
+          nextAttemptAt: { $lte: now },
+          $or: [{ leaseUntil: { $exists: false } }, { leaseUntil: null }, { leaseUntil: { $lte: now } }],
+        },
+        { projection: { queueKey: 1 } },
+      )
+      .limit(free * 2 + this.active.size)
+      .toArray();
+    const queues = [...new Set(due.map((d) => String(d.queueKey)))].filter((q) => !this.active.has(q));
+    for (const queueKey of queues.slice(0, free)) {
+      const work = this.drainQueue(queueKey)
+        .catch((error: unknown) => this.log.error({ err: error, queueKey }, 'outbox queue failed'))
+        .finally(() => {
+          this.active.delete(queueKey);
+          this.wake();
+        });
+      this.active.set(queueKey, work);
+    }
+  }
+
+  private async drainQueue(queueKey: string): Promise<void> {
+    while (this.running && this.opts.now().getTime() >= this.pausedUntil) {
+      const now = this.opts.now();
+      const next = (await OutboxMessageModel.collection.findOne(
+        { queueKey, state: 'pending' },
+        { sort: { seq: 1 } },
+      )) as (OutboxRecord & { nextAttemptAt: Date; leaseUntil?: Date | null }) | null;
+      // The earliest message of the recipient waits for its retry: later ones wait behind it.
+      if (!next || next.nextAttemptAt > now || (next.leaseUntil && next.leaseUntil > now)) return;
+      const claimed = await OutboxMessageModel.collection.updateOne(
+        { _id: next._id as never, state: 'pending', attempts: next.attempts },
+        {
+          $set: { leaseUntil: new Date(now.getTime() + (this.opts.claimMs ?? 60_000)) },
+          $inc: { attempts: 1 },
+        },
+      );
+      if (claimed.modifiedCount !== 1) return;
+      const outcome = await this.sendOne({ ...next, attempts: next.attempts + 1 });
+      if (outcome === 'retry-later') return;
+    }
+  }
+
+  /** Sends one claimed record and records the result. 'retry-later' stops its queue for now. */
+  private async sendOne(record: OutboxRecord): Promise<'next' | 'retry-later'> {
+    const decision = await this.decide(record);
+    if (!decision.ok) {
+      await this.finish(record, { state: 'refused', reason: decision.reason });
+      return 'next';
+    }
+    await this.limiter.acquire();
+    try {
+      const result = await this.call(record, decision.body);
+      await this.finish(record, {
+        state: 'sent',
+        messageId: result.messageId,
+        recipientId: result.recipientId,
+      });
+      return 'next';
+    } catch (error) {
+      return this.handleError(record, error);
+    }
+  }
+
+  private async decide(
+    record: OutboxRecord,
+  ): Promise<{ ok: true; body: Record<string, unknown> } | { ok: false; reason: string }> {
+    const message = JSON.parse(record.body) as Record<string, unknown>;
+    const metadata = `ob:${String(record._id)}`;
+    if (record.kind === 'public_reply') return { ok: true, body: message };
+    if (record.kind === 'private_reply') {
+      // Meta allows one private reply per comment within 7 days; the comment itself opens nothing.
+      return { ok: true, body: { messaging_type: 'RESPONSE', message, metadata } };
+    }
+    const psid = record.recipient.psid;
+    if (!psid) return { ok: false, reason: 'no_recipient' };
+    const fan = await FanModel.collection.findOne(
+      { pageId: record.pageId, psid },
+      { projection: { lastInteractionAt: 1, reachable: 1, marketingOptOut: 1, optIns: 1, threadOwner: 1 } },
+    );
+    if (!fan) return { ok: false, reason: 'unknown_fan' };
+    if (record.kind === 'sender_action' || record.kind === 'handover') return { ok: true, body: message };
+    if (record.purpose === 'promotion' && fan.marketingOptOut === true)
+      return { ok: false, reason: 'opted_out' };
+    const decision = decideMessaging({
+      purpose: record.purpose,
+      lastInteractionAt: (fan.lastInteractionAt as Date | undefined) ?? null,
+      now: this.opts.now(),
+      reachable: fan.reachable !== false,
+    });
+    if (!decision.ok) return { ok: false, reason: decision.reason };
+    if (decision.channel !== 'standard') return { ok: false, reason: 'optin_channel_not_supported' };
+    const body: Record<string, unknown> = { messaging_type: decision.messagingType, message, metadata };
+    if (decision.messagingType === 'MESSAGE_TAG') body.tag = decision.tag;
+    return { ok: true, body };
+  }
+
+  private async call(
+    record: OutboxRecord,
+    body: Record<string, unknown>,
+  ): Promise<{ messageId: string; recipientId: string | null }> {
+    const { graph, page } = this.opts;
+    switch (record.kind) {
+      case 'public_reply': {
+        const result = await graph.publicReply(
+          page.accessToken,
+          record.recipient.commentId ?? '',
+          String(body.text),
+        );
+        return { messageId: result.id, recipientId: null };
+      }
+      case 'private_reply':
+        return graph.sendMessage(page.accessToken, page.id, {
+          ...body,
+          recipient: { comment_id: record.recipient.commentId ?? '' },
+        } as unknown as SendMessageBody);
+      case 'handover':
+        await graph.passThreadControl(
+          page.accessToken,
+          page.id,
+          record.recipient.psid ?? '',
+          PAGE_INBOX_APP_ID,
+          typeof body.metadata === 'string' ? body.metadata : undefined,
+        );
+        return { messageId: '', recipientId: record.recipient.psid ?? null };
+      case 'sender_action':
+        await graph.sendSenderAction(
+          page.accessToken,
+          page.id,
+          record.recipient.psid ?? '',
+          body.sender_action as 'typing_on',
+        );
+        return { messageId: '', recipientId: record.recipient.psid ?? null };
+      default:
+        return graph.sendMessage(page.accessToken, page.id, {
+          ...body,
+          recipient: { id: record.recipient.psid ?? '' },
+        } as unknown as SendMessageBody);
+    }
+  }
+
+  private async handleError(record: OutboxRecord, error: unknown): Promise<'next' | 'retry-later'> {
+    if (!isGraphError(error)) {
+      this.log.error({ err: error, key: record.idempotencyKey }, 'unexpected error while sending');
+      await this.finish(record, { state: 'failed', kind: 'internal' });
+      return 'next';
+    }
+    const code = error instanceof GraphApiError ? error.code : undefined;
+    const details = error instanceof GraphApiError ? error.toJSON() : { kind: error.kind, code: error.code };
+    const lastError = {
+      kind: error.kind,
+      code,
+      subcode: error instanceof GraphApiError ? error.subcode : undefined,
+      message: error.message.slice(0, 500),
+      fbtraceId: error instanceof GraphApiError ? error.fbtraceId : undefined,
+    };
+    switch (error.kind) {
+      case 'temporary':
+      case 'throttled': {
+        if (error.kind === 'throttled') this.limiter.slowDown();
+        if (record.attempts >= this.opts.maxAttempts) {
+          this.log.error({ err: details, key: record.idempotencyKey }, 'send failed after all retries');
+          await this.finish(record, { state: 'failed', kind: error.kind, code }, lastError);
+          return 'next';
+        }
+        const retryAt = new Date(this.opts.now().getTime() + backoffDelay(record.attempts, 500, 60_000));
+        this.log.warn({ err: details, key: record.idempotencyKey, retryAt }, 'send failed; will retry');
+        await OutboxMessageModel.collection.updateOne(
+          { _id: record._id as never },
+          { $set: { nextAttemptAt: retryAt, lastError }, $unset: { leaseUntil: '' } },
+        );
+        return 'retry-later';
+      }
+      case 'token':
+        // Every further call would fail the same way and Meta counts them: stop, alert, keep the message.
+        this.pausedUntil = this.opts.now().getTime() + 5 * 60_000;
+        this.pauseReason = 'page access token invalid (190)';
+        this.log.fatal(
+          { alert: 'page_token_invalid', err: details },
+          'ALERT: the page access token was refused (190); sending for this page is stopped. Renew FACEBOOK_ACCESS_TOKEN.',
+        );
+        await OutboxMessageModel.collection.updateOne(
+          { _id: record._id as never },
+          { $set: { lastError }, $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
+        );
+        return 'retry-later';
+      case 'unreachable':
+        if (record.recipient.psid) {
+          await FanModel.collection.updateOne(
+            { pageId: record.pageId, psid: record.recipient.psid },
+            {
+              $set: {
+                reachable: false,
+                unreachableAt: this.opts.now(),
+                unreachableReason: `graph_${code ?? 551}`,
+              },
+            },
+          );
+        }
+        break;
+      case 'permission':
+      case 'abusive':
+        this.log.fatal(
+          { alert: `page_${error.kind}`, err: details },
+          `ALERT: Meta refused a send (${error.kind})`,
+        );
+        break;
+      default:
+        this.log.warn({ err: details, key: record.idempotencyKey }, 'send refused by the Graph API');
+    }
+    await this.finish(record, { state: 'failed', kind: error.kind, code }, lastError);
+    return 'next';
+  }
+
+  private async finish(record: OutboxRecord, outcome: SendOutcome, lastError?: object): Promise<void> {
+    const now = this.opts.now();
+    const set: Record<string, unknown> = {
+      state: outcome.state,
+      expiresAt: new Date(now.getTime() + 30 * 86_400_000),
+    };
+    if (outcome.state === 'sent') {
+      set.sentAt = now;
+      set.result = { messageId: outcome.messageId, recipientId: outcome.recipientId };
+    }
+    if (outcome.state === 'refused') set.refusedReason = outcome.reason;
+    if (lastError) set.lastError = lastError;
+    await OutboxMessageModel.collection.updateOne(
+      { _id: record._id as never },
+      { $set: set, $unset: { leaseUntil: '' } },
+    );
+    for (const listener of this.listeners) {
+      try {
+        await listener(record, outcome);
+      } catch (error) {
+        this.log.error({ err: error, key: record.idempotencyKey }, 'outbox listener failed');
+      }
+    }
+  }
+
+  /** After a 190, a cheap probe tells whether the token works again, so sending can resume early. */
+  async probeToken(): Promise<boolean> {
+    try {
+      await this.opts.graph.getMe(this.opts.page.accessToken);
+      this.pausedUntil = 0;
+      this.pauseReason = undefined;
+      this.wake();
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}

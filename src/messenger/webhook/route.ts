@@ -1,0 +1,94 @@
+import express, { type Request, type Response, type NextFunction } from 'express';
+import type { Logger } from '../../log.js';
+import { splitWebhookBody } from './events.js';
+import { isValidSignature } from './signature.js';
+import { acceptEvents } from '../inbox/store.js';
+
+export interface WebhookDeps {
+  readonly appSecret: string;
+  readonly verifyToken: string;
+  readonly maxBodyBytes: number;
+  readonly log: Logger;
+  readonly now: () => Date;
+  /** Called after events are durably stored, so a local processor can start at once. */
+  readonly onAccepted?: (count: number) => void;
+}
+
+/**
+ * `/api/messages`: the only door Meta knows. It verifies, stores and answers — nothing slow happens
+ * before the 200, and no input can throw past this router.
+ */
+export function createWebhookRouter(deps: WebhookDeps): express.Router {
+  const router = express.Router();
+  const log = deps.log.child({ module: 'webhook' });
+
+  router.get('/', (req, res) => {
+    const mode = req.query['hub.mode'];
+    const token = req.query['hub.verify_token'];
+    const challenge = req.query['hub.challenge'];
+    if (mode !== 'subscribe' || typeof challenge !== 'string') {
+      res.status(400).type('text/plain').send('Bad Request');
+      return;
+    }
+    if (token !== deps.verifyToken) {
+      log.warn('webhook verification with a wrong verify token');
+      res.status(403).type('text/plain').send('Forbidden');
+      return;
+    }
+    res.status(200).type('text/plain').send(challenge);
+  });
+
+  router.post(
+    '/',
+    express.raw({ type: () => true, limit: deps.maxBodyBytes }),
+    async (req: Request, res: Response) => {
+      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+      if (!isValidSignature(raw, req.get('x-hub-signature-256'), deps.appSecret)) {
+        log.warn(
+          { bytes: raw.length, ip: req.ip },
+          'webhook POST with a missing or invalid X-Hub-Signature-256',
+        );
+        res.status(401).json({ error: 'invalid signature' });
+        return;
+      }
+      let body: unknown;
+      try {
+        body = JSON.parse(raw.toString('utf8'));
+      } catch {
+        log.warn({ bytes: raw.length }, 'webhook POST with malformed JSON');
+        res.status(400).json({ error: 'malformed JSON' });
+        return;
+      }
+      const now = deps.now();
+      const { events, problems } = splitWebhookBody(body, now);
+      if (problems.length > 0)
+        log.warn({ problems }, 'webhook body has parts we cannot use; they are skipped');
+      try {
+        const result = await acceptEvents(events, now);
+        if (result.duplicates > 0)
+          log.info({ duplicates: result.duplicates }, 'redelivered webhook events ignored');
+        if (result.accepted > 0) deps.onAccepted?.(result.accepted);
+      } catch (error) {
+        // Not stored means not acknowledged: Meta will deliver again.
+        log.error({ err: error }, 'could not store webhook events; answering 503 so Meta retries');
+        res.status(503).json({ error: 'temporarily unavailable' });
+        return;
+      }
+      res.status(200).type('text/plain').send('EVENT_RECEIVED');
+    },
+  );
+
+  // Body-parser failures (too large, aborted) end here instead of express's HTML error page.
+  router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) {
+      next(error);
+      return;
+    }
+    const e = error as { status?: number; type?: string };
+    const status = e.type === 'entity.too.large' ? 413 : (e.status ?? 400);
+    log.warn({ type: e.type, status }, 'webhook request refused before reading');
+    res.status(status >= 400 && status < 600 ? status : 400).json({ error: e.type ?? 'bad request' });
+  });
+
+  return router;
+}

@@ -1,0 +1,210 @@
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import http from 'node:http';
+import express from 'express';
+import type { Config } from './config/index.js';
+import { connectDatabase, type DatabaseHandle } from './db/connection.js';
+import { createFakeGraph, type FakeGraph } from './dev/fake-graph/index.js';
+import { createSimulatorRouter } from './dev/simulator/index.js';
+import { checkHealth } from './health.js';
+import type { Logger } from './log.js';
+import { createAdminRouter } from './admin/router.js';
+import { createBotEdge } from './messenger/botkit/edge.js';
+import { apologyFor, createInboxHandler } from './messenger/event-handler.js';
+import { FanRegistry } from './messenger/fans.js';
+import { GraphClient } from './messenger/graph/client.js';
+import { InboxProcessor } from './messenger/inbox/processor.js';
+import { OutboxSender } from './messenger/outbox/sender.js';
+import { pushMessengerProfile } from './messenger/profile.js';
+import { createWebhookRouter } from './messenger/webhook/route.js';
+import { privacyPage } from './privacy.js';
+import { createFlows } from '../flows/index.js';
+
+export interface StartOptions {
+  readonly config: Config;
+  readonly log: Logger;
+  readonly now?: () => Date;
+  /** A Graph API base URL that overrides the configuration (tests: a fake Graph API in its own server). */
+  readonly graphUrl?: string;
+  /** Tests that share one database connection across servers pass 'external'. */
+  readonly database?: 'connect' | 'external';
+  readonly processor?: { readonly pollMs?: number; readonly concurrency?: number };
+  readonly sender?: { readonly pollMs?: number; readonly concurrency?: number };
+}
+
+export interface RunningApp {
+  readonly url: string;
+  readonly port: number;
+  readonly fakeGraph: FakeGraph | undefined;
+  readonly processor: InboxProcessor | undefined;
+  readonly sender: OutboxSender | undefined;
+  stop(): Promise<void>;
+}
+
+/**
+ * The composition root for both roles. `web` accepts webhooks and serves pages; `worker` processes the
+ * inbox and sends the outbox; `all` (the default, and `npm start`) does both in one process.
+ */
+export async function startApp(opts: StartOptions): Promise<RunningApp> {
+  const { config, log } = opts;
+  const now = opts.now ?? (() => new Date());
+  const web = config.role === 'web' || config.role === 'all';
+  const worker = config.role === 'worker' || config.role === 'all';
+
+  const db: DatabaseHandle | undefined =
+    opts.database === 'external' ? undefined : await connectDatabase(config, log);
+
+  const fakeGraph = config.simulator
+    ? createFakeGraph({
+        appSecret: config.facebook.appSecret,
+        pages: [
+          {
+            id: config.facebook.page.id,
+            name: config.facebook.page.name,
+            accessToken: config.facebook.page.accessToken,
+          },
+        ],
+        version: config.graph.version,
+      })
+    : undefined;
+
+  let processor: InboxProcessor | undefined;
+  let sender: OutboxSender | undefined;
+  let port = config.port;
+
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
+  if (web) {
+    app.use(
+      '/api/messages',
+      createWebhookRouter({
+        appSecret: config.facebook.appSecret,
+        verifyToken: config.facebook.verifyToken,
+        maxBodyBytes: config.webhookMaxBodyBytes,
+        log,
+        now,
+        onAccepted: () => processor?.wake(),
+      }),
+    );
+    app.use('/admin', createAdminRouter({ config, log, clock: now }));
+    app.get('/privacy', (req, res) => {
+      res.type('html').send(privacyPage(req.query.lang === 'en' ? 'en' : config.defaultLocale, config));
+    });
+  }
+  app.get('/healthz', async (_req, res) => {
+    const report = await checkHealth({
+      role: config.role,
+      simulator: config.simulator,
+      senderPause: () => sender?.pauseReason,
+    });
+    res.status(report.status === 'down' ? 503 : 200).json(report);
+  });
+  if (fakeGraph) app.use('/fake-graph', fakeGraph.router);
+
+  const server = http.createServer(app);
+  // Meta waits 20 s at most; a slow client must not hold a socket for longer.
+  server.requestTimeout = 20_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, resolve);
+  });
+  port = (server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${port}`;
+
+  if (fakeGraph && web) {
+    app.use(
+      '/simulator',
+      createSimulatorRouter({
+        config,
+        fakeGraph,
+        webhookUrl: `${url}/api/messages`,
+        log,
+        posts: () => [],
+      }),
+    );
+  }
+  app.get('/', (_req, res) => res.redirect(config.simulator ? '/simulator' : '/healthz'));
+
+  const graph = new GraphClient({
+    baseUrl: opts.graphUrl ?? (fakeGraph ? `${url}/fake-graph` : config.graph.url),
+    version: config.graph.version,
+    appSecret: config.facebook.appSecret,
+    log: log.child({ module: 'graph' }),
+  });
+
+  if (worker) {
+    const fans = new FanRegistry({
+      graph,
+      page: config.facebook.page,
+      defaultLocale: config.defaultLocale,
+      log,
+    });
+    const edge = await createBotEdge({
+      config,
+      log,
+      now,
+      router: createFlows(),
+      onHandlerError: (turn, error) => {
+        turn.log.error({ err: error, input: turn.input.type }, 'flow failed; the fan gets an apology');
+        turn.say(apologyFor(turn));
+      },
+    });
+    sender = new OutboxSender({
+      graph,
+      page: config.facebook.page,
+      log,
+      now,
+      ratePerSecond: config.sendRatePerSecond,
+      maxAttempts: config.outboxMaxAttempts,
+      ...(opts.sender ?? {}),
+    });
+    processor = new InboxProcessor({
+      handle: createInboxHandler({ config, log, now, fans, edge, onQueued: () => sender?.wake() }),
+      log,
+      now,
+      maxAttempts: config.inboxMaxAttempts,
+      ...(opts.processor ?? {}),
+    });
+    processor.start();
+    sender.start();
+  }
+
+  if (config.simulator && worker) {
+    await pushMessengerProfile(graph, config).catch((error: unknown) =>
+      log.warn({ err: error }, 'could not push the Messenger profile to the fake Graph API'),
+    );
+  }
+
+  if (config.simulator) {
+    log.warn(
+      `SIMULATOR MODE: no Facebook credentials set. The Graph API is faked at ${url}/fake-graph; chat as a fan at ${url}/simulator`,
+    );
+  }
+  log.info(
+    { url, role: config.role, graphVersion: config.graph.version, instance: randomUUID().slice(0, 8) },
+    'bot started',
+  );
+
+  let stopped = false;
+  return {
+    url,
+    port,
+    fakeGraph,
+    processor,
+    sender,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      // Stop taking webhooks first, then let in-flight turns and sends finish and release their leases.
+      const closing = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      await processor?.stop();
+      await sender?.stop();
+      graph.close();
+      await closing;
+      await db?.close();
+    },
+  };
+}
