@@ -124,7 +124,12 @@ describe('db conformance: update and aggregation shapes', () => {
       { updateMany: { filter: {}, update: { $inc: { visits: 1 } } } },
       { updateOne: { filter: { userId: 'x3' }, update: { $set: { status: 'new' } }, upsert: true } },
       { deleteOne: { filter: { userId: 'x2' } } },
-      { replaceOne: { filter: { userId: 'x1' }, replacement: { userId: 'x1', tags: ['z'], visits: 7 } } },
+      {
+        replaceOne: {
+          filter: { userId: 'x1' },
+          replacement: { userId: 'x1', tags: ['z'], visits: 7 } as never,
+        },
+      },
     ]);
     expect(res.insertedCount).to.equal(2);
     expect(res.upsertedCount).to.equal(1);

@@ -1,25 +1,89 @@
 import { Query } from 'mingo';
 import { Binary, Long, ObjectId } from 'bson';
-import { commandError } from './errors.js';
+import { commandError, toCommandError } from './errors.js';
 import type { Collection } from './storage.js';
-import { encodeKey, isPlainObject, parseSort, sortDocs, type Doc } from './values.js';
+import { encodeKey, isPlainObject, MISSING, parseSort, pathValues, sortDocs, type Doc } from './values.js';
 
 /** $in lists longer than this are cheaper to scan than to probe value by value. */
 const MAX_IN_PROBES = 1000;
 
 export type Matcher = (doc: Doc) => boolean;
 
+/** Compiled mingo queries for the non-equality part of filters, which repeat (e.g. `{sold: {$lt: 50}}`). */
+const compiledCache = new Map<string, Query>();
+const COMPILED_CACHE_MAX = 2000;
+
+function cachedQuery(filter: Doc): Query {
+  const key = encodeKey(filter);
+  let q = compiledCache.get(key);
+  if (q) {
+    // refresh recency: Map iteration order is insertion order, so the oldest is evicted first
+    compiledCache.delete(key);
+    compiledCache.set(key, q);
+    return q;
+  }
+  q = new Query(filter);
+  // $$NOW is fixed when a query is compiled, so such queries must not be reused.
+  if (key.includes('$$NOW') || key.includes('$$CLUSTER_TIME')) return q;
+  if (compiledCache.size >= COMPILED_CACHE_MAX) compiledCache.delete(compiledCache.keys().next().value!);
+  compiledCache.set(key, q);
+  return q;
+}
+
+/** MongoDB equality between a stored value and an indexable scalar from a filter. */
+function scalarEquals(v: unknown, target: unknown, targetKey: string): boolean {
+  if (typeof target === 'string' || typeof target === 'boolean') return v === target;
+  if (typeof target === 'number' && typeof v === 'number') return v === target;
+  if (target instanceof ObjectId) return v instanceof ObjectId && v.equals(target);
+  if (target instanceof Date) return v instanceof Date && v.getTime() === target.getTime();
+  return encodeKey(v) === targetKey;
+}
+
+function fieldEquals(doc: Doc, path: string, target: unknown, targetKey: string): boolean {
+  if (!path.includes('.')) {
+    const v = doc[path];
+    if (!Array.isArray(v)) return scalarEquals(v, target, targetKey);
+  }
+  for (const v of pathValues(doc, path)) if (v !== MISSING && scalarEquals(v, target, targetKey)) return true;
+  return false;
+}
+
+/**
+ * Compiles a filter into a predicate. Top-level `field: scalar` conditions (the hot path:
+ * lookups by _id or a unique key) are checked directly; the rest goes to mingo, whose
+ * compiled queries are cached because compiling costs far more than testing.
+ */
 export function compileFilter(filter: unknown): Matcher {
   if (filter === undefined || filter === null) return () => true;
   if (!isPlainObject(filter)) throw commandError('BadValue', 'filter must be an object');
-  if (Object.keys(filter).length === 0) return () => true;
-  for (const k of Object.keys(filter)) {
-    if (k === '$text' || k === '$near' || k === '$nearSphere') {
+  const keys = Object.keys(filter);
+  if (keys.length === 0) return () => true;
+  const eq: [string, unknown, string][] = [];
+  let rest: Doc | null = null;
+  for (const k of keys) {
+    if (k === '$text' || k === '$near' || k === '$nearSphere' || k === '$where') {
       throw commandError('BadValue', `${k} is not supported by the embedded server`);
     }
+    const v = filter[k];
+    if (!k.startsWith('$') && isIndexable(v)) eq.push([k, v, encodeKey(v)]);
+    else (rest ??= {})[k] = v;
   }
-  const query = new Query(filter);
-  return (doc) => query.test(doc);
+  let query: Query | null = null;
+  if (rest) {
+    try {
+      query = cachedQuery(rest);
+    } catch (err) {
+      throw toCommandError(err);
+    }
+  }
+  if (eq.length === 0) return (doc) => query!.test(doc);
+  return (doc) => {
+    for (let i = 0; i < eq.length; i++) {
+      const [path, target, key] = eq[i]!;
+      if (!fieldEquals(doc, path, target, key)) return false;
+    }
+    return query === null || query.test(doc);
+  };
 }
 
 /** Values that an equality index can look up: no null (means "missing or null"), no regex, no arrays. */

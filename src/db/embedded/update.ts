@@ -60,6 +60,102 @@ function runModifier(target: Doc, modifier: Doc, filter: Doc, arrayFilters: Doc[
   }
 }
 
+const FAST_OPERATORS = new Set(['$set', '$unset', '$inc']);
+
+/**
+ * $set / $unset / $inc on plain dotted paths through subdocuments — almost every update the
+ * app sends — applied without mingo (whose per-call setup dominates a point update) and with
+ * copy-on-write along the touched paths only. Returns undefined when the update needs the
+ * general path (arrays on the way, positional operators, other operators, conflicts).
+ * @returns the new document, null when nothing changes, undefined when not handled.
+ */
+function fastUpdate(doc: Doc, modifier: Doc): Doc | null | undefined {
+  const ops = Object.keys(modifier);
+  const paths: string[] = [];
+  for (const op of ops) {
+    if (!FAST_OPERATORS.has(op)) return undefined;
+    const fields = modifier[op];
+    if (!isPlainObject(fields)) return undefined;
+    for (const [path, value] of Object.entries(fields)) {
+      if (path.includes('$') || path === '' || path.startsWith('.') || path.endsWith('.')) return undefined;
+      if (op === '$inc' && typeof value !== 'number') return undefined;
+      paths.push(path);
+    }
+  }
+  if (paths.length === 0) return undefined;
+  // Overlapping paths are a MongoDB error (ConflictingUpdateOperators): let mingo report it.
+  const sorted = [...paths].sort();
+  for (let i = 1; i < sorted.length; i++) {
+    if (sorted[i] === sorted[i - 1] || sorted[i]!.startsWith(sorted[i - 1]! + '.')) return undefined;
+  }
+  // Every intermediate value must be a subdocument or absent.
+  for (const path of paths) {
+    const parts = path.split('.');
+    let cur: unknown = doc;
+    for (let i = 0; i < parts.length - 1; i++) {
+      cur = (cur as Doc)[parts[i]!];
+      if (cur === undefined) break;
+      if (!isPlainObject(cur)) return undefined;
+    }
+  }
+  const next: Doc = { ...doc };
+  let modified = false;
+  for (const op of ops) {
+    for (const [path, value] of Object.entries(modifier[op] as Doc)) {
+      const parts = path.split('.');
+      let parent: Doc = next;
+      let missingParent = false;
+      for (let i = 0; i < parts.length - 1; i++) {
+        const child = parent[parts[i]!];
+        if (child === undefined) {
+          if (op === '$unset') {
+            missingParent = true;
+            break;
+          }
+          const created: Doc = {};
+          parent[parts[i]!] = created;
+          parent = created;
+        } else {
+          const copy = { ...(child as Doc) };
+          parent[parts[i]!] = copy;
+          parent = copy;
+        }
+      }
+      if (missingParent) continue;
+      const leaf = parts[parts.length - 1]!;
+      const had = Object.prototype.hasOwnProperty.call(parent, leaf);
+      const old = parent[leaf];
+      if (op === '$set') {
+        if (!had || encodeKey(old) !== encodeKey(value)) {
+          parent[leaf] = value;
+          modified = true;
+        }
+      } else if (op === '$unset') {
+        if (had) {
+          delete parent[leaf];
+          modified = true;
+        }
+      } else {
+        if (had && typeof old !== 'number') {
+          if (old === null || typeof old !== 'object') {
+            throw commandError(
+              'TypeMismatch',
+              `Cannot apply $inc to a value of non-numeric type. {_id: ${String(doc._id)}} has the field '${leaf}' of non-numeric type ${old === null ? 'null' : typeof old}`,
+            );
+          }
+          return undefined; // Long / Decimal128: the general path
+        }
+        const inc = value as number;
+        if (!had || inc !== 0) {
+          parent[leaf] = ((old as number | undefined) ?? 0) + inc;
+          modified = true;
+        }
+      }
+    }
+  }
+  return modified ? next : null;
+}
+
 /**
  * Computes the next version of `doc` without touching it: copy, apply, verify _id.
  * @returns null when the update changes nothing (MongoDB then reports nModified 0 and writes nothing).
@@ -85,6 +181,10 @@ export function applyUpdate(
   if (isOperatorUpdate(update)) {
     const modifier: Doc = { ...(update as Doc) };
     delete modifier.$setOnInsert;
+    if (!('_id' in ((modifier.$set as Doc | undefined) ?? {}))) {
+      const fast = fastUpdate(doc, modifier);
+      if (fast !== undefined) return fast;
+    }
     const next = cloneValue(doc);
     if (!runModifier(next, modifier, filter, arrayFilters)) return null;
     assertSameId(doc, next);
