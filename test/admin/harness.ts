@@ -48,6 +48,8 @@ export interface RequestOptions {
 
 export interface Harness {
   readonly base: string;
+  /** The test database (for child processes such as the CLI). */
+  readonly mongoUri: string;
   readonly config: Config;
   readonly pageId: string;
   readonly logs: Record<string, unknown>[];
@@ -120,6 +122,7 @@ export async function startHarness(
 
   const h: Harness = {
     base,
+    mongoUri: mongo.uri,
     config,
     pageId,
     logs,

@@ -82,7 +82,7 @@ export async function updateManager(
   const after = await ManagerModel.findOneAndUpdate(
     { _id: before._id, pageId },
     { $set: set, ...(Object.keys(unset).length ? { $unset: unset } : {}) },
-    { new: true },
+    { returnDocument: 'after' },
   );
   if (!after) throw notFound('manager', id);
   if (change.disabled === true) await destroySessionsOf(pageId, before._id);
