@@ -3,6 +3,7 @@ import { InboxEventModel, type InboxKind } from '../../db/models/inbox-event.js'
 import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
+import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
 export interface InboxItem {
   readonly id: string;
@@ -50,60 +51,33 @@ interface StoredEvent {
 export class InboxProcessor {
   private readonly holder = `inbox-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly active = new Map<string, Promise<void>>();
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private readonly loop: WakeableLoop;
   private readonly log: Logger;
 
   constructor(private readonly opts: InboxProcessorOptions) {
     this.log = opts.log.child({ module: 'inbox' });
+    this.loop = new WakeableLoop(
+      () => this.dispatchDueQueues(),
+      opts.pollMs ?? 200,
+      (error) => this.log.error({ err: error }, 'inbox poll failed; retrying'),
+    );
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   /** Called when new events were stored in this process: no need to wait for the next poll. */
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.loop.wake();
   }
 
   /** Stops polling, lets the events in hand finish, and releases their leases. */
   async stop(): Promise<void> {
-    this.running = false;
-    this.wakeUp?.();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.active.values()]);
   }
 
-  private async run(): Promise<void> {
-    const pollMs = this.opts.pollMs ?? 200;
-    while (this.running) {
-      try {
-        await this.dispatchDueQueues();
-      } catch (error) {
-        this.log.error({ err: error }, 'inbox poll failed; retrying');
-      }
-      if (!this.running) break;
-      if (this.woken) {
-        this.woken = false;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
-      this.woken = false;
-    }
-  }
 
   private async dispatchDueQueues(): Promise<void> {
     const concurrency = this.opts.concurrency ?? 32;
@@ -133,7 +107,7 @@ export class InboxProcessor {
     if (!(await tryAcquireLease(lease, this.holder, leaseMs, this.opts.now()))) return;
     let leaseRenewedAt = this.opts.now().getTime();
     try {
-      while (this.running) {
+      while (this.loop.isRunning) {
         const next = (await InboxEventModel.collection.findOne(
           { queueKey, state: 'pending' },
           { sort: { eventTime: 1, _id: 1 } },

@@ -8,6 +8,7 @@ import { backoffDelay } from '../../shared/backoff.js';
 import { PAGE_INBOX_APP_ID, type GraphClient, type SendMessageBody } from '../graph/client.js';
 import { GraphApiError, isGraphError, type GraphErrorKind } from '../graph/errors.js';
 import { RateLimiter } from './rate-limiter.js';
+import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
 export interface OutboxRecord {
   _id: unknown;
@@ -58,10 +59,7 @@ export class OutboxSender {
   private readonly active = new Map<string, Promise<void>>();
   private readonly log: Logger;
   private readonly listeners: OutboxListener[];
-  private running = false;
-  private loop: Promise<void> | undefined;
-  private wakeUp: (() => void) | undefined;
-  private woken = false;
+  private readonly loop: WakeableLoop;
   private hasPageLease = false;
   private pageLeaseRenewedAt = 0;
   /** Set on error 190: nothing more is sent for the page until the token works again. */
@@ -72,6 +70,13 @@ export class OutboxSender {
     this.limiter = new RateLimiter(opts.ratePerSecond);
     this.listeners = [...(opts.listeners ?? [])];
     this.log = opts.log.child({ module: 'outbox', pageId: opts.page.id });
+    this.loop = new WakeableLoop(
+      async () => {
+        if (await this.holdPageLease()) await this.dispatch();
+      },
+      opts.pollMs ?? 200,
+      (error) => this.log.error({ err: error }, 'outbox poll failed; retrying'),
+    );
   }
 
   get sendingRate(): number {
@@ -83,20 +88,15 @@ export class OutboxSender {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.loop = this.run();
+    this.loop.start();
   }
 
   wake(): void {
-    this.woken = true;
-    this.wakeUp?.();
+    this.loop.wake();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    this.wakeUp?.();
-    await this.loop;
+    await this.loop.stop();
     await Promise.allSettled([...this.active.values()]);
     if (this.hasPageLease) await releaseLease(this.pageLease, this.holder).catch(() => undefined);
     this.hasPageLease = false;
@@ -106,30 +106,6 @@ export class OutboxSender {
     return `outbox-sender:${this.opts.page.id}`;
   }
 
-  private async run(): Promise<void> {
-    const pollMs = this.opts.pollMs ?? 200;
-    while (this.running) {
-      try {
-        if (await this.holdPageLease()) await this.dispatch();
-      } catch (error) {
-        this.log.error({ err: error }, 'outbox poll failed; retrying');
-      }
-      if (!this.running) break;
-      if (this.woken) {
-        this.woken = false;
-        continue;
-      }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, pollMs);
-        this.wakeUp = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-      this.wakeUp = undefined;
-      this.woken = false;
-    }
-  }
 
   private async holdPageLease(): Promise<boolean> {
     const now = this.opts.now();
@@ -172,7 +148,7 @@ export class OutboxSender {
   }
 
   private async drainQueue(queueKey: string): Promise<void> {
-    while (this.running && this.opts.now().getTime() >= this.pausedUntil) {
+    while (this.loop.isRunning && this.opts.now().getTime() >= this.pausedUntil) {
       const now = this.opts.now();
       const next = (await OutboxMessageModel.collection.findOne(
         { queueKey, state: 'pending' },
