@@ -235,33 +235,76 @@ function sortKey(doc: Doc, path: string, dir: 1 | -1): unknown {
   return best;
 }
 
+/**
+ * A comparator over extracted keys. When every key of a field is a number, or every one is a
+ * Date, or every one is a string (the usual case), keys are compared as primitives;
+ * otherwise the full cross-type BSON order is used.
+ */
+function fieldComparator(keys: unknown[]): { values: unknown[]; cmp: (a: unknown, b: unknown) => number } {
+  let kind: 'number' | 'date' | 'string' | null = null;
+  let mixed = false;
+  for (const k of keys) {
+    const t =
+      typeof k === 'number' ? 'number' : typeof k === 'string' ? 'string' : k instanceof Date ? 'date' : null;
+    if (t === null || (kind !== null && t !== kind)) {
+      mixed = true;
+      break;
+    }
+    kind = t;
+  }
+  if (mixed || kind === null) return { values: keys, cmp: compareValues };
+  const values = kind === 'date' ? keys.map((k) => (k as Date).getTime()) : keys;
+  return {
+    values,
+    cmp: (a, b) =>
+      (a as number | string) < (b as number | string)
+        ? -1
+        : (a as number | string) > (b as number | string)
+          ? 1
+          : 0,
+  };
+}
+
 /** Sorts documents by a spec; uses a bounded selection when only the first `keep` matter. */
 export function sortDocs(docs: Doc[], spec: SortSpec, keep = Infinity): Doc[] {
-  const keyed = docs.map((doc, i) => ({ doc, i, keys: spec.map(([p, d]) => sortKey(doc, p, d)) }));
-  const cmp = (x: (typeof keyed)[number], y: (typeof keyed)[number]): number => {
-    for (let k = 0; k < spec.length; k++) {
-      const c = compareValues(x.keys[k], y.keys[k]);
-      if (c) return c * spec[k]![1];
+  const n = docs.length;
+  const fields = spec.map(([path, dir]) => {
+    const raw = new Array<unknown>(n);
+    const simple = !path.includes('.');
+    for (let i = 0; i < n; i++) {
+      const d = docs[i]!;
+      const v = simple ? d[path] : undefined;
+      raw[i] = simple && !Array.isArray(v) ? v : sortKey(d, path, dir);
     }
-    return x.i - y.i;
+    return { dir, ...fieldComparator(raw) };
+  });
+  const cmp = (x: number, y: number): number => {
+    for (let k = 0; k < fields.length; k++) {
+      const f = fields[k]!;
+      const c = f.cmp(f.values[x], f.values[y]);
+      if (c) return c * f.dir;
+    }
+    return x - y;
   };
-  if (keep < keyed.length / 4 && keep <= 1000) {
-    // Top-k with a sorted window: O(n·k) worst case but O(n) for typical small k.
-    const top: (typeof keyed)[number][] = [];
-    for (const e of keyed) {
-      if (top.length === keep && cmp(e, top[top.length - 1]!) >= 0) continue;
-      let lo = 0;
-      let hi = top.length;
-      while (lo < hi) {
-        const mid = (lo + hi) >> 1;
-        if (cmp(top[mid]!, e) <= 0) lo = mid + 1;
-        else hi = mid;
+  if (keep < n / 4 && keep <= 1000) {
+    // Top-k: collect into a buffer, and whenever it holds 4k entries sort it and keep k.
+    // Entries not better than the current k-th are skipped without touching the buffer.
+    let buf: number[] = [];
+    let worst = -1;
+    for (let i = 0; i < n; i++) {
+      if (worst >= 0 && cmp(i, worst) >= 0) continue;
+      buf.push(i);
+      if (buf.length >= keep * 4) {
+        buf.sort(cmp);
+        buf.length = keep;
+        worst = buf[keep - 1]!;
       }
-      top.splice(lo, 0, e);
-      if (top.length > keep) top.pop();
     }
-    return top.map((e) => e.doc);
+    buf.sort(cmp);
+    if (buf.length > keep) buf = buf.slice(0, keep);
+    return buf.map((i) => docs[i]!);
   }
-  keyed.sort(cmp);
-  return keyed.map((e) => e.doc);
+  const order = Array.from({ length: n }, (_, i) => i);
+  order.sort(cmp);
+  return order.map((i) => docs[i]!);
 }

@@ -125,11 +125,9 @@ export function decodeMessage(frame: Buffer): IncomingMessage {
     return { kind: 'msg', header, command, moreToCome: (flags & MSG_MORE_TO_COME) !== 0 };
   }
   if (header.opCode === OpCode.QUERY) {
-    let offset = HEADER_SIZE + 4; // flags
-    let fullCollectionName: string;
-    [fullCollectionName, offset] = readCString(frame, offset, end);
-    offset += 8; // numberToSkip, numberToReturn
-    const [query] = readDocument(frame, offset, end);
+    // flags (4 bytes), then the namespace, then numberToSkip and numberToReturn (8 bytes)
+    const [fullCollectionName, afterName] = readCString(frame, HEADER_SIZE + 4, end);
+    const [query] = readDocument(frame, afterName + 8, end);
     return { kind: 'query', header, fullCollectionName, query };
   }
   if (header.opCode === OpCode.COMPRESSED) {

@@ -246,6 +246,23 @@ const distinct: CommandHandler = (cmd, ctx) => {
   return { values, ok: 1 };
 };
 
+/**
+ * `countDocuments` arrives as `$match` + `{$group: {_id: 1, n: {$sum: 1}}}`; counting the
+ * matched documents directly avoids grouping them one by one in mingo.
+ */
+function countShortcut(rest: Doc[], source: Doc[]): Doc[] | null {
+  if (rest.length !== 1 || !isPlainObject(rest[0]!.$group)) return null;
+  const group = rest[0]!.$group as Doc;
+  const keys = Object.keys(group);
+  if (keys.length !== 2 || keys[0] !== '_id') return null;
+  const id = group._id;
+  if (!(id === null || typeof id === 'number' || (typeof id === 'string' && !id.startsWith('$'))))
+    return null;
+  const acc = group[keys[1]!];
+  if (!isPlainObject(acc) || Object.keys(acc).length !== 1 || acc.$sum !== 1) return null;
+  return source.length === 0 ? [] : [{ _id: id, [keys[1]!]: source.length }];
+}
+
 /** Stages that never write into their input documents, so the input need not be cloned. */
 const NON_MUTATING_STAGES = new Set([
   '$match',
@@ -292,7 +309,10 @@ const aggregate: CommandHandler = (cmd, ctx) => {
     throw commandError('TypeMismatch', "'aggregate' must be a collection name or 1");
   }
   let results: Doc[] = source;
-  if (rest.length > 0) {
+  const counted = countShortcut(rest, source);
+  if (counted) {
+    results = counted;
+  } else if (rest.length > 0) {
     const mutating = rest.some((s) => !NON_MUTATING_STAGES.has(Object.keys(s)[0]!));
     const storage = ctx.storage;
     const db = ctx.db;
