@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
 import express from 'express';
-import type { Config } from './config/index.js';
+import { withListeningPort, type Config } from './config/index.js';
 import { connectDatabase, type DatabaseHandle } from './db/connection.js';
 import { createFakeGraph, type FakeGraph } from './dev/fake-graph/index.js';
 import { createSimulatorRouter } from './dev/simulator/index.js';
@@ -46,7 +46,8 @@ export interface RunningApp {
  * inbox and sends the outbox; `all` (the default, and `npm start`) does both in one process.
  */
 export async function startApp(opts: StartOptions): Promise<RunningApp> {
-  const { config, log } = opts;
+  const { log } = opts;
+  let config = opts.config;
   const now = opts.now ?? (() => new Date());
   const web = config.role === 'web' || config.role === 'all';
   const worker = config.role === 'worker' || config.role === 'all';
@@ -70,7 +71,6 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
 
   let processor: InboxProcessor | undefined;
   let sender: OutboxSender | undefined;
-  let port = config.port;
 
   const app = express();
   app.disable('x-powered-by');
@@ -110,7 +110,8 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     server.once('error', reject);
     server.listen(config.port, resolve);
   });
-  port = (server.address() as AddressInfo).port;
+  const port = (server.address() as AddressInfo).port;
+  config = withListeningPort(config, port);
   const url = `http://127.0.0.1:${port}`;
 
   if (fakeGraph && web) {

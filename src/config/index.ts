@@ -154,3 +154,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
   });
 }
+
+/**
+ * The configuration as seen once the server listens: with `PORT=0` (tests) the URLs derived from the
+ * port must name the port actually bound. Explicit `PUBLIC_URL`/`PRIVACY_POLICY_URL` are kept.
+ */
+export function withListeningPort(config: Config, port: number): Config {
+  if (port === config.port) return config;
+  const derived = `http://localhost:${config.port}`;
+  const publicUrl = config.publicUrl === derived ? `http://localhost:${port}` : config.publicUrl;
+  return Object.freeze({
+    ...config,
+    port,
+    publicUrl,
+    privacyPolicyUrl:
+      config.privacyPolicyUrl === `${derived}/privacy` ? `${publicUrl}/privacy` : config.privacyPolicyUrl,
+    graph: Object.freeze({
+      ...config.graph,
+      url: config.simulator ? `http://127.0.0.1:${port}/fake-graph` : config.graph.url,
+    }),
+  });
+}

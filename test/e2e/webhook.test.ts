@@ -45,7 +45,7 @@ describe('webhook → inbox → Botkit turn → outbox → Graph API (end to end
     });
     expect(sent[0]!.messagingType).to.equal('RESPONSE');
     expect(JSON.stringify(sent[1]!.message)).to.match(/assistente automatico/);
-    expect(JSON.stringify(sent[1]!.message)).to.contain('/privacy');
+    expect(JSON.stringify(sent[1]!.message)).to.contain(`http://localhost:${t.app.port}/privacy`);
     const fan = await FanModel.findOne({ psid: '2000000000000001' }).lean();
     expect(fan?.locale).to.equal('it');
   });
