@@ -135,6 +135,23 @@ describe('db conformance: mongoose CRUD', () => {
     expect(n).to.equal(50);
   });
 
+  it('answers getMore on an unknown or killed cursor with CursorNotFound (43)', async () => {
+    const coll = conn.db!.collection('cursor_things');
+    await coll.insertMany(Array.from({ length: 10 }, (_, i) => ({ i })));
+    const reply = await conn.db!.command({ find: 'cursor_things', filter: {}, batchSize: 2 });
+    const cursor = reply.cursor as { id: mongoose.mongo.Long; firstBatch: unknown[] };
+    expect(cursor.firstBatch).to.have.length(2);
+    expect(cursor.id).to.be.instanceOf(mongoose.mongo.Long);
+    const more = await conn.db!.command({ getMore: cursor.id, collection: 'cursor_things', batchSize: 3 });
+    expect((more.cursor as { nextBatch: unknown[] }).nextBatch).to.have.length(3);
+    const killed = await conn.db!.command({ killCursors: 'cursor_things', cursors: [cursor.id] });
+    expect(killed.cursorsKilled).to.have.length(1);
+    const err = (await conn
+      .db!.command({ getMore: cursor.id, collection: 'cursor_things' })
+      .catch((e: unknown) => e)) as { code: number };
+    expect(err.code).to.equal(43);
+  });
+
   it('supports raw driver operations on the same database', async () => {
     const coll = conn.db!.collection('raw_things');
     await coll.insertMany([

@@ -10,6 +10,7 @@ import { pino } from 'pino';
 import {
   DataDirectoryInUseError,
   resolveLocalMongo,
+  resolveMongoUri,
   startEmbeddedMongo,
 } from '../../src/db/embedded/index.js';
 import { JOURNAL_FILE } from '../../src/db/embedded/journal.js';
@@ -206,6 +207,28 @@ async function withClient<T>(uri: string, fn: (c: MongoClient) => Promise<T>): P
       });
     } finally {
       await taken.stop();
+    }
+  });
+
+  it('is what the app uses when MONGODB_URI is unset, announced in one log line', async () => {
+    const dbPath = dir();
+    const { logger, lines } = capturingLogger();
+    const external = await resolveMongoUri({
+      env: { MONGODB_URI: 'mongodb://db.example:27017/app' },
+      logger,
+    });
+    expect(external).to.include({ uri: 'mongodb://db.example:27017/app', embedded: false });
+    expect(lines).to.have.length(0);
+    const local = await resolveMongoUri({ env: { EMBEDDED_MONGO_DIR: dbPath }, logger });
+    try {
+      expect(local.embedded).to.equal(true);
+      expect(local.owned).to.equal(true);
+      expect(lines).to.have.length(1);
+      expect(lines[0]!.msg).to.match(
+        /MONGODB_URI is unset: using the embedded MongoDB server at mongodb:\/\/127\.0\.0\.1:\d+/,
+      );
+    } finally {
+      await local.stop();
     }
   });
 });

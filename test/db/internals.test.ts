@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import { Long, ObjectId } from 'bson';
 import { indexCandidates, findDocs, compileFilter } from '../../src/db/embedded/query.js';
 import { Storage } from '../../src/db/embedded/storage.js';
+import { CursorRegistry } from '../../src/db/embedded/cursors.js';
 import { applyUpdate, buildUpsert } from '../../src/db/embedded/update.js';
 import { encodeKey, sortDocs } from '../../src/db/embedded/values.js';
 
@@ -117,5 +118,17 @@ describe('embedded server internals', () => {
     expect(sortDocs(docs, [['d', -1]], 3).map((d) => d._id)).to.deep.equal([4999, 4998, 4997]);
     const mixed = sortDocs([{ v: 'a' }, { v: 2 }, { v: null }, {}, { v: new Date(0) }], [['v', 1]]);
     expect(mixed.map((d) => d.v)).to.deep.equal([null, undefined, 2, 'a', new Date(0)]);
+  });
+
+  it('forgets idle cursors after the timeout', () => {
+    const reg = new CursorRegistry(1000);
+    const docs = Array.from({ length: 10 }, (_, i) => ({ _id: i }));
+    const first = reg.open('db.c', docs, 3);
+    expect(first.docs).to.have.length(3);
+    const id = first.id.toBigInt();
+    expect(reg.next(id, 3)!.docs).to.have.length(3);
+    expect(reg.sweep(Date.now() + 500)).to.equal(0);
+    expect(reg.sweep(Date.now() + 5000)).to.equal(1);
+    expect(reg.next(id, 3)).to.equal(null);
   });
 });
