@@ -113,6 +113,37 @@ async function withClient<T>(uri: string, fn: (c: MongoClient) => Promise<T>): P
     }
   });
 
+  it('folds a growing journal into a new snapshot while running, losing nothing', async () => {
+    const dbPath = dir();
+    let server = await startEmbeddedMongo({
+      dbPath,
+      logger: silent,
+      compactAfterBytes: 4096,
+      fsync: 'never',
+    });
+    await withClient(server.uri, async (c) => {
+      const coll = c.db('compact').collection('docs');
+      await coll.createIndex({ k: 1 }, { unique: true });
+      for (let i = 0; i < 300; i++) await coll.insertOne({ k: i, pad: 'y'.repeat(100) });
+      await coll.deleteMany({ k: { $lt: 100 } });
+      await coll.updateMany({}, { $inc: { k: 1000 } });
+    });
+    expect(fs.statSync(path.join(dbPath, JOURNAL_FILE)).size).to.be.lessThan(64 * 1024);
+    await server.stop();
+    server = await startEmbeddedMongo({ dbPath, logger: silent, fsync: 'interval', fsyncIntervalMs: 10 });
+    try {
+      await withClient(server.uri, async (c) => {
+        const coll = c.db('compact').collection('docs');
+        expect(await coll.countDocuments()).to.equal(200);
+        expect(await coll.countDocuments({ k: { $gte: 1100, $lt: 1300 } })).to.equal(200);
+        const err = (await coll.insertOne({ k: 1100 }).catch((e: unknown) => e)) as { code: number };
+        expect(err.code).to.equal(11000);
+      });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('cuts off a torn journal tail with a warning and keeps everything before it', async () => {
     const dbPath = dir();
     let server = await startEmbeddedMongo({ dbPath, logger: silent });
