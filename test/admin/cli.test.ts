@@ -67,7 +67,7 @@ describe('admin CLI', function () {
       const me = await h.request('get', '/me', { token });
       expect(me.body).to.deep.include({ kind: 'token', role: 'manager', label: 'ci bot' });
       const entry = await AuditEntryModel.findOne({ action: 'token.create' }).lean();
-      expect(entry?.actor.kind).to.equal('cli');
+      expect(entry?.actor?.kind).to.equal('cli');
     });
 
     it('admin:create generates and prints a password when stdin is not a terminal', async () => {

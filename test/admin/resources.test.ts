@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { AuditEntryModel } from '../../src/db/models/audit-entry.js';
 import { FanModel } from '../../src/db/models/fan.js';
-import { InboxEventModel } from '../../src/db/models/inbox-event.js';
+import { InboxEventModel, type InboxState } from '../../src/db/models/inbox-event.js';
 import { ManagerModel } from '../../src/db/models/manager.js';
-import { OutboxMessageModel } from '../../src/db/models/outbox-message.js';
+import { OutboxMessageModel, type OutboxState } from '../../src/db/models/outbox-message.js';
 import { errorCode, startHarness, type Harness } from './harness.js';
 
 /** Each endpoint's behaviour, and the audit entry every change leaves. */
@@ -37,7 +37,7 @@ describe('admin API: endpoints', function () {
       psid,
       firstName: first,
       lastName: last,
-      locale: 'it',
+      locale: 'it' as const,
       firstInteractionAt: minutesAgo(1000),
       lastInteractionAt: minutesAgo(minutes),
       ...extra,
@@ -210,10 +210,10 @@ describe('admin API: endpoints', function () {
   describe('inbox health', () => {
     let parkedId: string;
     before(async () => {
-      const ev = (key: string, state: string, extra: Record<string, unknown> = {}) => ({
+      const ev = (key: string, state: InboxState, extra: Record<string, unknown> = {}) => ({
         pageId: h.pageId,
         dedupeKey: key,
-        kind: 'message',
+        kind: 'message' as const,
         queueKey: 'fan:1002',
         payload: JSON.stringify({ message: { text: 'ciao' } }),
         eventTime: minutesAgo(10),
@@ -284,10 +284,10 @@ describe('admin API: endpoints', function () {
 
   describe('outbox health', () => {
     before(async () => {
-      const msg = (key: string, state: string, extra: Record<string, unknown> = {}) => ({
+      const msg = (key: string, state: OutboxState, extra: Record<string, unknown> = {}) => ({
         pageId: h.pageId,
         idempotencyKey: key,
-        kind: 'message',
+        kind: 'message' as const,
         queueKey: 'fan:1002',
         seq: 1,
         recipient: { psid: '1002' },
