@@ -27,8 +27,13 @@ function hashOf(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 32);
 }
 
-function timeOf(ms: unknown, fallback: Date): Date {
-  if (typeof ms === 'number' && Number.isFinite(ms) && ms > 0) return new Date(ms);
+/** Messaging `timestamp`s are in milliseconds; feed `created_time`s in seconds (`unit: 's'`). */
+function timeOf(ms: unknown, fallback: Date, unit: 'ms' | 's' = 'ms'): Date {
+  if (typeof ms === 'number' && Number.isFinite(ms) && ms > 0) {
+    const date = new Date(unit === 's' ? ms * 1000 : ms);
+    // Beyond ±8.64e15 ms a Date is invalid: fall back rather than store an Invalid Date.
+    return Number.isNaN(date.getTime()) ? fallback : date;
+  }
   if (typeof ms === 'string') {
     // Feed changes carry `created_time` in seconds (number) or ISO text depending on the field version.
     const asNumber = Number(ms);
@@ -84,7 +89,7 @@ function splitChange(pageId: string, change: Json, now: Date): SplitEvent {
   const commentId = str(value.comment_id);
   const postId = str(value.post_id);
   const verb = str(value.verb) ?? 'unknown';
-  const eventTime = timeOf(value.created_time, now);
+  const eventTime = timeOf(value.created_time, now, 's');
   const isComment = field === 'feed' && value.item === 'comment' && commentId !== undefined;
   // An edit can happen several times: each distinct text is its own event, a redelivery is not.
   const dedupeKey = isComment
