@@ -30,7 +30,7 @@ export const API_PREFIX = '/api';
 const BODY_LIMIT = '32kb';
 
 /** Every endpoint of the admin API, in registration order. A new feature appends its resource here. */
-export function adminRoutes(deps: { limiters: Limiters; config: Config }): AdminRoute[] {
+export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPath?: string }): AdminRoute[] {
   const routes: AdminRoute[] = [
     ...sessionRoutes(deps),
     ...meRoutes,
@@ -54,7 +54,7 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config }): Admin
         (doc ??= buildOpenApi(routes, {
           title: 'Social-commerce bot — admin API',
           version: '1',
-          serverUrl: `${deps.config.publicUrl}/admin/api`,
+          serverUrl: `${deps.config.publicUrl}${deps.mountPath ?? '/admin'}${API_PREFIX}`,
         })),
     }),
   );
@@ -81,13 +81,18 @@ export function createAdminRouter(deps: AdminRouterDeps): Router {
   });
   router.use(API_PREFIX, express.json({ limit: BODY_LIMIT, strict: true }));
   router.use(API_PREFIX, injectionGuard);
-  mountRoutes(router, API_PREFIX, adminRoutes({ limiters, config: deps.config }), {
-    config: deps.config,
-    log,
-    clock,
-    limiters,
-    cookieOptions,
-  });
+  mountRoutes(
+    router,
+    API_PREFIX,
+    adminRoutes({ limiters, config: deps.config, mountPath: cookieOptions.path }),
+    {
+      config: deps.config,
+      log,
+      clock,
+      limiters,
+      cookieOptions,
+    },
+  );
   router.use(API_PREFIX, (req, _res, next) => {
     next(
       new AdminError(
