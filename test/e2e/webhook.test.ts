@@ -159,7 +159,7 @@ describe('webhook → inbox → Botkit turn → outbox → Graph API (end to end
     const psid = '2000000000000009';
     t.fakeGraph.inject({ kind: '551', count: 1, match: (c) => c.recipient?.id === psid });
     expect(await t.say(psid, 'menu')).to.equal(200);
-    await waitFor(async () => (await FanModel.findOne({ psid }).lean())?.reachable === false);
+    await waitFor(async () => (await FanModel.findOne({ psid }).lean())?.reachable === false, 15_000);
     const failed = await waitFor(
       async () =>
         (await OutboxMessageModel.findOne({ 'recipient.psid': psid, state: 'failed' }).lean()) ?? undefined,
