@@ -12,7 +12,11 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import mongoose, { Schema, type Types } from 'mongoose';
 import { pino } from 'pino';
+import { ObjectId } from 'bson';
+import { runCommand } from '../src/db/embedded/commands/index.js';
+import { CursorRegistry } from '../src/db/embedded/cursors.js';
 import { startEmbeddedMongo } from '../src/db/embedded/index.js';
+import { Storage } from '../src/db/embedded/storage.js';
 
 const { values } = parseArgs({
   options: {
@@ -102,6 +106,77 @@ async function benchSize(uri: string, size: number): Promise<Record<string, numb
   return results;
 }
 
+/**
+ * The server's own work per command (no socket, no driver, no mongoose): shows what the
+ * storage and indexes cost, independently of client overhead and machine load.
+ */
+function serverOnly(size: number): Record<string, number> {
+  const storage = new Storage();
+  const coll = storage.ensureCollection('bench', 'users');
+  storage.createIndex(coll, { key: { email: 1 }, unique: true });
+  const ids: ObjectId[] = [];
+  for (let i = 0; i < size; i++) {
+    const _id = new ObjectId();
+    ids.push(_id);
+    storage.insert(coll, {
+      _id,
+      email: `user${i}@example.com`,
+      name: `User ${i}`,
+      visits: 0,
+      createdAt: new Date(),
+    });
+  }
+  const ctx = {
+    db: 'bench',
+    storage,
+    cursors: new CursorRegistry(60_000),
+    connectionId: 0,
+    stats: {
+      startedAt: Date.now(),
+      connectionsCurrent: 0,
+      connectionsTotal: 0,
+      opcounters: { insert: 0, query: 0, update: 0, delete: 0, getmore: 0, command: 0 },
+    },
+    logger: pino({ level: 'silent' }),
+  };
+  const rnd = (i: number) => (i * 7919) % size;
+  const n = 50_000;
+  const time = (make: (i: number) => Record<string, unknown>): number => {
+    for (let i = 0; i < 5000; i++) runCommand(make(i), ctx); // warm-up
+    const t = process.hrtime.bigint();
+    for (let i = 0; i < n; i++) runCommand(make(i), ctx);
+    return Math.round(n / (Number(process.hrtime.bigint() - t) / 1e9));
+  };
+  return {
+    'server-only: insert': time((i) => ({
+      insert: 'users',
+      documents: [{ _id: new ObjectId(), email: `x${i}-${Math.random()}@e.com`, visits: 0 }],
+    })),
+    'server-only: find by _id': time((i) => ({
+      find: 'users',
+      filter: { _id: ids[rnd(i)] },
+      limit: 1,
+      singleBatch: true,
+    })),
+    'server-only: find by unique field': time((i) => ({
+      find: 'users',
+      filter: { email: `user${rnd(i)}@example.com` },
+      limit: 1,
+      singleBatch: true,
+    })),
+    'server-only: $inc by _id': time((i) => ({
+      update: 'users',
+      updates: [{ q: { _id: ids[rnd(i)] }, u: { $inc: { visits: 1 } } }],
+    })),
+    'server-only: conditional findAndModify': time((i) => ({
+      findAndModify: 'users',
+      query: { email: `user${rnd(i)}@example.com`, visits: { $lt: 1_000_000 } },
+      update: { $inc: { visits: 1 } },
+      new: true,
+    })),
+  };
+}
+
 const dbPath = values.journal ? fs.mkdtempSync(path.join(os.tmpdir(), 'embedded-bench-')) : undefined;
 // --uri benches a server in another process (e.g. `npm run db -- --memory`), so client and
 // server do not share one event loop.
@@ -119,16 +194,16 @@ try {
   );
   const table: Record<string, Record<string, number>> = {};
   for (const size of SIZES) {
-    const r = await benchSize(uri, size);
+    const r = { ...(await benchSize(uri, size)), ...(values.uri ? {} : serverOnly(size)) };
     for (const [op, v] of Object.entries(r)) (table[op] ??= {})[`${size / 1000}k docs`] = v;
   }
   const cols = SIZES.map((s) => `${s / 1000}k docs`);
-  console.log(['operation (ops/s)'.padEnd(30), ...cols.map((c) => c.padStart(12)), '  ratio'].join(''));
+  console.log(['operation (ops/s)'.padEnd(40), ...cols.map((c) => c.padStart(12)), '  ratio'].join(''));
   for (const [op, row] of Object.entries(table)) {
     const first = row[cols[0]!]!;
     const last = row[cols[cols.length - 1]!]!;
     const ratio = (first / last).toFixed(2);
-    console.log([op.padEnd(30), ...cols.map((c) => String(row[c]).padStart(12)), `  ${ratio}×`].join(''));
+    console.log([op.padEnd(40), ...cols.map((c) => String(row[c]).padStart(12)), `  ${ratio}×`].join(''));
   }
 } finally {
   await server?.stop();
