@@ -15,6 +15,9 @@
  *   fan would get three: greeting, disclosure, menu) and one from the echo bot.
  * - `ours-uncapped` (opt-in) runs our bot with the page send rate raised past the configuration cap:
  *   a diagnostic that separates pipeline latency from the page rate limit.
+ * - `ours-split` (opt-in) runs the two Procfile roles as two processes: ROLE=web (webhook + the
+ *   embedded database) and ROLE=worker (inbox processor + outbox sender).
+ * - BENCH_DB_COMMANDS=1 counts and times our bot's database commands per event.
  *
  * Targets (docs: architecture.md): ack p99 < 50 ms and reply p99 < 300 ms at 500 events/s.
  */
@@ -36,7 +39,7 @@ import {
 import { startBotChild, type BotChild, type ProcessReport } from './lib/child.js';
 import { startBenchGraph, type BenchGraph, type SendArrival } from './lib/graph.js';
 import { keepAliveAgent, runOpenLoop, type PreparedRequest, type Sample } from './lib/load.js';
-import type { StageRecord } from './lib/ours-bot.js';
+import type { CommandStats, OursExtra } from './lib/ours-bot.js';
 import { markdownTable, ms, summarize, table, type Summary } from './lib/stats.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -66,7 +69,7 @@ if (args.help) {
   --drain 20            max seconds to wait for replies   BENCH_DRAIN_S
   --latency 150         fake Graph API latency, ms        BENCH_GRAPH_LATENCY_MS
   --fans N              fan pool (default 5 s of the top rate)  BENCH_FANS
-  --bots ours,botkit    also: ours-uncapped               BENCH_BOTS
+  --bots ours,botkit    also: ours-uncapped, ours-split   BENCH_BOTS
   --send-rate 300       our SEND_RATE_PER_SECOND (1..300) BENCH_SEND_RATE
   --warmup-rate 250     fan warm-up rate, events/s        BENCH_WARMUP_RATE
   --log-level info      our bot's LOG_LEVEL               BENCH_LOG_LEVEL
@@ -86,6 +89,7 @@ const SEND_RATE = Number(args['send-rate'] ?? env.BENCH_SEND_RATE ?? 300);
 const UNCAPPED_SEND_RATE = 100_000;
 const WARMUP_RATE = Number(args['warmup-rate'] ?? env.BENCH_WARMUP_RATE ?? 250);
 const LOG_LEVEL = args['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info';
+const DB_COMMANDS = env.BENCH_DB_COMMANDS === '1';
 const TARGET = { rate: 500, ackP99: 50, replyP99: 300 } as const;
 
 if (RATES.some((r) => !(r > 0)) || !(DURATION_MS > 0) || !(FANS > 0)) {
@@ -93,8 +97,8 @@ if (RATES.some((r) => !(r > 0)) || !(DURATION_MS > 0) || !(FANS > 0)) {
   process.exit(2);
 }
 
-type BotName = 'ours' | 'ours-uncapped' | 'botkit';
-const KNOWN_BOTS: BotName[] = ['ours', 'ours-uncapped', 'botkit'];
+type BotName = 'ours' | 'ours-uncapped' | 'ours-split' | 'botkit';
+const KNOWN_BOTS: BotName[] = ['ours', 'ours-uncapped', 'ours-split', 'botkit'];
 for (const b of BOTS) {
   if (!KNOWN_BOTS.includes(b)) {
     console.error(`bench:webhook: unknown bot '${b}' (known: ${KNOWN_BOTS.join(', ')})`);
@@ -103,7 +107,11 @@ for (const b of BOTS) {
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const PAGE = { id: '110000000000042', name: 'Bench Page', accessToken: 'BENCH-PAGE-ACCESS-TOKEN-000000000000' };
+const PAGE = {
+  id: '110000000000042',
+  name: 'Bench Page',
+  accessToken: 'BENCH-PAGE-ACCESS-TOKEN-000000000000',
+};
 const APP_SECRET = 'bench-app-secret-0123456789';
 const VERIFY_TOKEN = 'bench-verify-token';
 const VERSION = 'v25.0';
@@ -130,7 +138,12 @@ interface PhaseResult {
   /** Generator lateness (actual − scheduled send), ms. */
   readonly lag: Summary;
   readonly bench: { eldP99: number; cpuPercent: number };
+  /** The bot's process(es): CPU summed, event-loop delay the worst. */
   readonly child: ProcessReport;
+  /** 1-minute load average of the machine around the phase (other work competes for the CPUs). */
+  readonly machineLoad: number;
+  /** Our bot with BENCH_DB_COMMANDS=1: database round trips during the phase (and its drain). */
+  dbCommands?: CommandStats[];
   /** Our bot only: where the time went, from its database timestamps (ms, wall clock). */
   stages?: {
     readonly receivedToDone: Summary;
@@ -211,25 +224,46 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
     GRAPH_API_VERSION: VERSION,
     PORT: '0',
   };
-  const child: BotChild =
-    bot === 'botkit'
-      ? await startBotChild(
-          path.join(here, 'lib', 'botkit-bot.ts'),
-          { ...facebookEnv, BENCH_API_HOST: new URL(graph.url).host },
-          path.join(workDir, `${bot}.log`),
-        )
-      : await startBotChild(
-          path.join(here, 'lib', 'ours-bot.ts'),
-          {
-            ...facebookEnv,
-            GRAPH_API_URL: graph.url,
-            DATA_DIR: dataDir,
-            LOG_LEVEL: LOG_LEVEL,
-            SEND_RATE_PER_SECOND: String(Math.min(SEND_RATE, 300)),
-            ...(bot === 'ours-uncapped' ? { BENCH_SEND_RATE: String(UNCAPPED_SEND_RATE) } : {}),
-          },
-          path.join(workDir, `${bot}.log`),
-        );
+  const ourEnv = (role: string): Record<string, string> => ({
+    ...facebookEnv,
+    GRAPH_API_URL: graph.url,
+    DATA_DIR: dataDir,
+    LOG_LEVEL: LOG_LEVEL,
+    ROLE: role,
+    SEND_RATE_PER_SECOND: String(Math.min(SEND_RATE, 300)),
+    ...(bot === 'ours-uncapped' ? { BENCH_SEND_RATE: String(UNCAPPED_SEND_RATE) } : {}),
+  });
+  const oursEntry = path.join(here, 'lib', 'ours-bot.ts');
+  const logOf = (name: string) => path.join(workDir, `${name}.log`);
+  // The first child takes the webhooks; `ours-split` adds a worker process (ROLE=worker) that
+  // connects to the embedded database owned by the web process (ROLE=web), as two Procfile roles would.
+  const children: BotChild[] = [];
+  if (bot === 'botkit') {
+    children.push(
+      await startBotChild(
+        path.join(here, 'lib', 'botkit-bot.ts'),
+        { ...facebookEnv, BENCH_API_HOST: new URL(graph.url).host },
+        logOf(bot),
+      ),
+    );
+  } else if (bot === 'ours-split') {
+    children.push(await startBotChild(oursEntry, ourEnv('web'), logOf(`${bot}-web`)));
+    children.push(await startBotChild(oursEntry, ourEnv('worker'), logOf(`${bot}-worker`)));
+  } else {
+    children.push(await startBotChild(oursEntry, ourEnv('all'), logOf(bot)));
+  }
+  const child = children[0]!;
+  const markAll = () => Promise.all(children.map((c) => c.mark()));
+  const reportAll = async (): Promise<ProcessReport> => {
+    const reports = await Promise.all(children.map((c) => c.report()));
+    return {
+      eldP50: Math.max(...reports.map((r) => r.eldP50)),
+      eldP99: Math.max(...reports.map((r) => r.eldP99)),
+      eldMax: Math.max(...reports.map((r) => r.eldMax)),
+      cpuPercent: reports.reduce((a, r) => a + r.cpuPercent, 0),
+      rssMb: reports.reduce((a, r) => a + r.rssMb, 0),
+    };
+  };
   const agent = keepAliveAgent();
   const phases: PhaseResult[] = [];
   let fanCursor = 0;
@@ -265,7 +299,9 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
         return { psid, mid: newMid(), scheduledAt: NaN, sentAt: NaN, replyAt: NaN };
       });
       process.stdout.write(`  ${bot}: ${rate} events/s for ${DURATION_MS / 1000} s ... `);
-      await child.mark();
+      if (DB_COMMANDS) await Promise.all(children.map((c) => c.extra('commands')));
+      await markAll();
+      const loadBefore = os.loadavg()[0]!;
       const benchEld = monitorEventLoopDelay({ resolution: 5 });
       benchEld.enable();
       const benchCpu = process.cpuUsage();
@@ -276,7 +312,10 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
         agent,
         prepare: (i) =>
           prepare(
-            messagingBody(PAGE.id, messageEvent({ pageId: PAGE.id, psid: events[i]!.psid, mid: events[i]!.mid, text: 'menu' })),
+            messagingBody(
+              PAGE.id,
+              messageEvent({ pageId: PAGE.id, psid: events[i]!.psid, mid: events[i]!.mid, text: 'menu' }),
+            ),
           ),
         onSend: (i, scheduledAt) => {
           events[i]!.scheduledAt = scheduledAt;
@@ -286,7 +325,8 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
       const loadWall = load.finishedAt - load.startedAt;
       const benchCpuUsed = process.cpuUsage(benchCpu);
       benchEld.disable();
-      const childReport = await child.report();
+      const childReport = await reportAll();
+      const loadAfter = os.loadavg()[0]!;
       // Drain: wait for the replies (a rate-limited sender may still be working off a backlog).
       const drained = await waitUntil(
         () => graph.arrivals.filter((a) => a.status === 200).length >= n,
@@ -324,7 +364,12 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
           cpuPercent: ((benchCpuUsed.user + benchCpuUsed.system) / 1000 / loadWall) * 100,
         },
         child: childReport,
+        machineLoad: Math.max(loadBefore, loadAfter),
       };
+      if (DB_COMMANDS) {
+        const lists = await Promise.all(children.map((c) => c.extra<OursExtra>('commands')));
+        result.dbCommands = lists.flatMap((l) => l.commands);
+      }
       phases.push(result);
       stageMids.set(result, events);
       console.log(
@@ -335,7 +380,7 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
 
     if (bot !== 'botkit') {
       // Where the time went, from the bot's own database timestamps (wall clock, ms).
-      const records = await child.extra<StageRecord[]>();
+      const records = (await child.extra<OursExtra>()).stages;
       const byKey = new Map(records.map((r) => [r.key, r]));
       const wall = (perf: number): number => performance.timeOrigin + perf;
       for (const phase of phases) {
@@ -361,7 +406,8 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
     return { bot, info: child.info, phases };
   } finally {
     agent.destroy();
-    await child.stop().catch((error: unknown) => console.error(`  ${bot}: stop failed:`, error));
+    for (const c of [...children].reverse())
+      await c.stop().catch((error: unknown) => console.error(`  ${bot}: stop failed:`, error));
     await graph.close();
   }
 }
@@ -377,6 +423,8 @@ function label(run: BotRun): string {
       return `ours (send ${String(run.info.sendRatePerSecond)}/s)`;
     case 'ours-uncapped':
       return 'ours, uncapped sender*';
+    case 'ours-split':
+      return 'ours, web + worker processes';
     case 'botkit':
       return 'plain Botkit';
   }
@@ -398,6 +446,7 @@ function rows(runs: readonly BotRun[]): string[][] {
       String(p.repliesMissing),
       p.messagesPerEvent.toFixed(2),
       `${p.child.cpuPercent.toFixed(0)}%`,
+      p.machineLoad.toFixed(1),
     ]),
   );
 }
@@ -416,6 +465,7 @@ const HEADER = [
   'replies missing',
   'sends/event',
   'bot CPU',
+  'load avg',
 ];
 
 function verdict(runs: readonly BotRun[]): string {
@@ -468,6 +518,11 @@ async function main(): Promise<void> {
   console.log(
     "  plain Botkit: echo bot, controller.on('message') → bot.reply; FacebookAPI.callAPI patched to http:// (fake is plain HTTP)",
   );
+  const [load1] = os.loadavg();
+  if (load1! > os.cpus().length * 0.5)
+    console.log(
+      `  WARNING: load average ${load1!.toFixed(1)} on ${os.cpus().length} CPUs: other work competes with the bots; figures will be worse than on a quiet machine (see the 'load avg' column).`,
+    );
   const runs: BotRun[] = [];
   try {
     for (const bot of BOTS) runs.push(await runBot(bot, workDir));
@@ -476,7 +531,9 @@ async function main(): Promise<void> {
   }
 
   console.log('');
-  console.log('Latencies in ms from the scheduled send time. Reply = webhook POST → Send API call arrives at the fake.');
+  console.log(
+    'Latencies in ms from the scheduled send time. Reply = webhook POST → Send API call arrives at the fake.',
+  );
   console.log(table(HEADER, rows(runs)));
   if (runs.some((r) => r.bot === 'ours-uncapped'))
     console.log(
@@ -491,10 +548,17 @@ async function main(): Promise<void> {
   const staged = runs.filter((r) => r.phases.some((p) => p.stages));
   if (staged.length > 0) {
     console.log('');
-    console.log("Our bot, where the time goes (from its database timestamps; p50 / p99 ms):");
+    console.log('Our bot, where the time goes (from its database timestamps; p50 / p99 ms):');
     console.log(
       table(
-        ['bot', 'offered/s', 'webhook → outbox row', 'webhook → inbox done', 'outbox row → Send API call', 'bot event-loop delay p99'],
+        [
+          'bot',
+          'offered/s',
+          'webhook → outbox row',
+          'webhook → inbox done',
+          'outbox row → Send API call',
+          'bot event-loop delay p99',
+        ],
         staged.flatMap((run) =>
           run.phases.map((p) => [
             label(run),
@@ -509,6 +573,25 @@ async function main(): Promise<void> {
     );
   }
 
+  for (const run of runs) {
+    for (const p of run.phases) {
+      if (!p.dbCommands) continue;
+      const total = p.dbCommands.reduce((a, c) => a + c.count, 0);
+      console.log('');
+      console.log(
+        `${label(run)} at ${p.rate}/s: ${(total / p.events).toFixed(1)} database commands per event (driver-timed, ms)`,
+      );
+      console.log(
+        table(
+          ['command', 'per event', 'p50', 'p99', 'total ms'],
+          p.dbCommands
+            .filter((c) => c.count >= p.events / 20)
+            .map((c) => [c.command, (c.count / p.events).toFixed(2), ms(c.p50), ms(c.p99), ms(c.totalMs)]),
+        ),
+      );
+    }
+  }
+
   console.log('');
   console.log(markdownTable(HEADER, rows(runs)));
   console.log('');
@@ -517,7 +600,10 @@ async function main(): Promise<void> {
   if (!args['no-json'] && env.BENCH_NO_JSON !== '1') {
     const dir = path.join(here, 'results');
     fs.mkdirSync(dir, { recursive: true });
-    const stamp = new Date().toISOString().replace(/:\d{2}\.\d{3}Z$/, '').replace(':', '');
+    const stamp = new Date()
+      .toISOString()
+      .replace(/:\d{2}\.\d{3}Z$/, '')
+      .replace(':', '');
     const file = path.join(dir, `webhook-${stamp}${QUICK ? '-quick' : ''}.json`);
     fs.writeFileSync(
       file,

@@ -15,11 +15,17 @@ import { serveBench } from './child.js';
 
 type RequestFn = (
   options: Record<string, unknown>,
-  callback: (err: unknown, res: unknown, body: { error?: { message?: string } } & Record<string, unknown>) => void,
+  callback: (
+    err: unknown,
+    res: unknown,
+    body: { error?: { message?: string } } & Record<string, unknown>,
+  ) => void,
 ) => void;
 
 // The adapter resolves `request` from its own location; use the very same module.
-const requireFromAdapter = createRequire(createRequire(import.meta.url).resolve('botbuilder-adapter-facebook'));
+const requireFromAdapter = createRequire(
+  createRequire(import.meta.url).resolve('botbuilder-adapter-facebook'),
+);
 const request = requireFromAdapter('request') as RequestFn;
 
 interface ApiFields {

@@ -64,7 +64,8 @@ export async function startBotChild(
   ): Promise<Extract<FromChild, { type: K }>> =>
     new Promise((resolve, reject) => {
       const timer = setTimeout(
-        () => reject(new Error(`bench child ${entry}: no '${type}' within ${timeoutMs} ms (log: ${logFile})`)),
+        () =>
+          reject(new Error(`bench child ${entry}: no '${type}' within ${timeoutMs} ms (log: ${logFile})`)),
         timeoutMs,
       );
       void exited.then((code) => {
@@ -181,7 +182,10 @@ export function serveBench(bot: {
   bot.start().then(
     (r) => reply({ type: 'ready', url: r.url, ...(r.info ? { info: r.info } : {}) }),
     (error: unknown) => {
-      reply({ type: 'failed', error: error instanceof Error ? (error.stack ?? error.message) : String(error) });
+      reply({
+        type: 'failed',
+        error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+      });
       setTimeout(() => process.exit(1), 100);
     },
   );

@@ -7,6 +7,7 @@
  * configuration is validated: a diagnostic that shows the pipeline without the page rate limit,
  * never a valid production setting.
  */
+import mongoose from 'mongoose';
 import { loadConfig, type Config } from '../../src/config/index.js';
 import { InboxEventModel } from '../../src/db/models/inbox-event.js';
 import { OutboxMessageModel } from '../../src/db/models/outbox-message.js';
@@ -25,7 +26,64 @@ export interface StageRecord {
   readonly outboxCount: number;
 }
 
+export interface CommandStats {
+  /** `insert inbox`, `find outbox`, ... */
+  readonly command: string;
+  readonly count: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly totalMs: number;
+}
+
+export interface OursExtra {
+  readonly stages: StageRecord[];
+  /** Only with BENCH_DB_COMMANDS=1: every database round trip as the driver saw it, per phase. */
+  readonly commands: CommandStats[];
+}
+
 let app: RunningApp | undefined;
+
+// BENCH_DB_COMMANDS=1: count and time every database command (driver command monitoring). Off by
+// default: monitoring costs a little CPU per command.
+const commandDurations = new Map<string, number[]>();
+if (process.env.BENCH_DB_COMMANDS === '1') {
+  const connect = mongoose.connect.bind(mongoose);
+  (mongoose as { connect: unknown }).connect = async (uri: string, options: mongoose.ConnectOptions = {}) => {
+    const result = await connect(uri, { ...options, monitorCommands: true });
+    const client = mongoose.connection.getClient();
+    const names = new Map<number, string>();
+    client.on('commandStarted', (e) => {
+      const target = e.command[e.commandName] as unknown;
+      names.set(e.requestId, `${e.commandName} ${typeof target === 'string' ? target : ''}`.trim());
+    });
+    client.on('commandSucceeded', (e) => {
+      const name = names.get(e.requestId) ?? e.commandName;
+      names.delete(e.requestId);
+      const list = commandDurations.get(name) ?? [];
+      list.push(e.duration);
+      commandDurations.set(name, list);
+    });
+    return result;
+  };
+}
+
+function takeCommandStats(): CommandStats[] {
+  const out: CommandStats[] = [];
+  for (const [command, list] of commandDurations) {
+    const sorted = [...list].sort((a, b) => a - b);
+    const at = (p: number) =>
+      sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? 0;
+    out.push({
+      command,
+      count: sorted.length,
+      p50: at(50),
+      p99: at(99),
+      totalMs: sorted.reduce((a, b) => a + b, 0),
+    });
+  }
+  commandDurations.clear();
+  return out.sort((a, b) => b.count - a.count);
+}
 
 serveBench({
   async start() {
@@ -47,8 +105,12 @@ serveBench({
   async stop() {
     await app?.stop();
   },
-  /** Per-event stage timestamps from the database (wall clock, ms). */
-  async extra(): Promise<StageRecord[]> {
+  /**
+   * 'commands': database command counts since the last call. Otherwise per-event stage timestamps
+   * from the database (wall clock, ms).
+   */
+  async extra(arg: unknown): Promise<OursExtra> {
+    if (arg === 'commands') return { stages: [], commands: takeCommandStats() };
     const inbox = await InboxEventModel.collection
       .find({}, { projection: { dedupeKey: 1, receivedAt: 1, doneAt: 1 } })
       .toArray();
@@ -69,7 +131,7 @@ serveBench({
       if (!prev || seq < prev.seq) byOrigin.set(key, rec);
       else prev.n = rec.n;
     }
-    return inbox.map((i) => {
+    const stages = inbox.map((i) => {
       const key = String(i.dedupeKey);
       const first = byOrigin.get(key);
       return {
@@ -81,5 +143,6 @@ serveBench({
         outboxCount: first?.n ?? 0,
       };
     });
+    return { stages, commands: takeCommandStats() };
   },
 });
