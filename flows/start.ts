@@ -20,7 +20,10 @@ export const MENU_FEATURES = ['shop', 'groupbuys', 'invite'] as const;
 export function mainMenu(turn: Turn): void {
   turn.say(
     quickReplies(turn.t('menu.prompt'), [
-      ...MENU_FEATURES.map((f) => ({ title: turn.t(`menu.${f}`), payload: PAYLOADS.comingSoon(f) })),
+      ...MENU_FEATURES.map((f) => ({
+        title: turn.t(`menu.${f}`),
+        payload: f === 'shop' ? buildPayload('shop') : PAYLOADS.comingSoon(f),
+      })),
       { title: turn.t('menu.help'), payload: PAYLOADS.help },
       { title: turn.t('menu.human'), payload: PAYLOADS.human },
       {

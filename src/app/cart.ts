@@ -32,7 +32,7 @@ export type CartResult = { readonly ok: true; readonly qty: number } | CartFailu
 const DUPLICATE_KEY = 11000;
 
 async function openCartId(ctx: CartContext): Promise<unknown> {
-  const filter = { pageId: String(ctx.pageId), psid: String(ctx.psid), status: 'open' };
+  const filter = { pageId: String(ctx.pageId), psid: String(ctx.psid), status: 'open' as const };
   try {
     const cart = await CartModel.findOneAndUpdate(
       filter,

@@ -546,7 +546,10 @@ async function* jsonItems(source: Readable): AsyncGenerator<ParsedItem> {
 // ---------------------------------------------------------------------------------------------
 // The import
 
-function counting(source: AsyncIterable<Buffer | string>, onProgress?: (n: number) => void): Readable {
+function counting(
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
+  onProgress?: (n: number) => void,
+): Readable {
   let read = 0;
   async function* gen(): AsyncGenerator<Buffer> {
     for await (const chunk of source) {
@@ -572,7 +575,7 @@ interface PendingProduct {
 
 export async function importCatalog(
   ctx: CatalogContext,
-  source: AsyncIterable<Buffer | string>,
+  source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>,
   opts: ImportOptions,
 ): Promise<ImportReport> {
   const maxIssues = opts.maxIssues ?? 1000;
