@@ -336,6 +336,8 @@ export function registerShopFlow(router: FlowRouter): void {
         else await showCategories(turn);
       },
       'contains',
-    );
+    )
+    // A product or category typed without a keyword ("jeans neri"): tried after every other text route.
+    .freeText('catalogue', handleShopText);
   registerCartFlow(router, { showCart, discloseIfNew, continuePayload: SHOP_PAYLOADS.home });
 }

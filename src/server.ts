@@ -6,6 +6,8 @@ import { withListeningPort, type Config } from './config/index.js';
 import { connectDatabase, type DatabaseHandle } from './db/connection.js';
 import { createFakeGraph, type FakeGraph } from './dev/fake-graph/index.js';
 import { createSimulatorRouter } from './dev/simulator/index.js';
+import { createDemoAssetsRouter } from './dev/demo-assets.js';
+import { loadDemoDataIfEmpty } from './app/demo-data.js';
 import { checkHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createAdminRouter } from './admin/router.js';
@@ -55,6 +57,13 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
   const db: DatabaseHandle | undefined =
     opts.database === 'external' ? undefined : await connectDatabase(config, log);
 
+  // A new user sees a working shop at once; a real Page's own catalogue is never touched.
+  if (config.simulator && worker) {
+    const demo = await loadDemoDataIfEmpty(config.facebook.page.id);
+    if (demo.loaded)
+      log.info({ products: demo.report?.created }, 'demo catalogue loaded (simulator mode, empty catalogue)');
+  }
+
   const fakeGraph = config.simulator
     ? createFakeGraph({
         appSecret: config.facebook.appSecret,
@@ -101,6 +110,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     res.status(report.status === 'down' ? 503 : 200).json(report);
   });
   if (fakeGraph) app.use('/fake-graph', fakeGraph.router);
+  if (config.simulator) app.use(createDemoAssetsRouter());
 
   const server = http.createServer(app);
   // Meta waits 20 s at most; a slow client must not hold a socket for longer.

@@ -27,6 +27,10 @@ interface Route {
 export class FlowRouter {
   private readonly routes: Route[] = [];
   private fallbackHandler: FlowHandler | undefined;
+  private readonly attempts: {
+    readonly name: string;
+    readonly handle: (turn: Turn, bot: BotWorker | undefined) => Promise<boolean>;
+  }[] = [];
 
   /** A postback or quick reply whose payload is `name:vN:...`. */
   payload(name: string, handle: PayloadHandler): this {
@@ -73,6 +77,15 @@ export class FlowRouter {
     return this;
   }
 
+  /**
+   * Typed text that only the database can recognise (a product name, a category): the handler
+   * answers and returns true, or says nothing and returns false so the next route is tried.
+   */
+  freeText(name: string, handle: (turn: Turn, bot: BotWorker | undefined) => Promise<boolean>): this {
+    this.attempts.push({ name, handle });
+    return this;
+  }
+
   fallback(handle: FlowHandler): this {
     this.fallbackHandler = handle;
     return this;
@@ -85,6 +98,11 @@ export class FlowRouter {
       if (match !== undefined) {
         await route.handle(turn, match, bot);
         return route.name;
+      }
+    }
+    if (turn.input.type === 'text') {
+      for (const attempt of this.attempts) {
+        if (await attempt.handle(turn, bot)) return `freeText:${attempt.name}`;
       }
     }
     if (this.fallbackHandler) await this.fallbackHandler(turn, bot);

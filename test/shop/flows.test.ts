@@ -156,6 +156,15 @@ describe('shop: Messenger flows through the webhook (end to end)', function () {
     expect(none!.message.text).to.match(/Non ho trovato nulla per “smoking”/);
   });
 
+  it('a product typed without any keyword is searched; unknown text still gets the fallback', async () => {
+    const psid = await newFan();
+    const [found, carousel] = await say(psid, 'Marinière', 2);
+    expect(found!.message.text).to.equal('Ho trovato 1 prodotto:');
+    expect(carousel!.message.attachment!.payload.elements![0]!.title).to.equal('T-shirt a Righe Marinière');
+    const [fallback] = await say(psid, 'qwerty zzz', 2);
+    expect(fallback!.message.text).to.equal('Non sono sicuro di aver capito.');
+  });
+
   it('a stale payload gets a friendly answer', async () => {
     const psid = await newFan();
     const [stale] = await tap(psid, 'shop.product:v1:NOPE', 2);
