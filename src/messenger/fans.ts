@@ -63,8 +63,7 @@ export class FanRegistry {
     // "New" belongs to the event that created the fan, not to the first attempt at processing it: a
     // retried first event (after a crash mid-turn) must still greet and disclose, so it matches on time.
     const isNew =
-      result.lastErrorObject?.updatedExisting === false ||
-      fan.firstInteractionAt?.getTime() === at.getTime();
+      result.lastErrorObject?.updatedExisting === false || fan.firstInteractionAt?.getTime() === at.getTime();
     const enriched = fan.profileFetchedAt ? fan : await this.fetchProfile(fan);
     return {
       psid,

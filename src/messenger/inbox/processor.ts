@@ -78,7 +78,6 @@ export class InboxProcessor {
     await Promise.allSettled([...this.active.values()]);
   }
 
-
   private async dispatchDueQueues(): Promise<void> {
     const concurrency = this.opts.concurrency ?? 32;
     const free = concurrency - this.active.size;

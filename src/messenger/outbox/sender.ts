@@ -106,7 +106,6 @@ export class OutboxSender {
     return `outbox-sender:${this.opts.page.id}`;
   }
 
-
   private async holdPageLease(): Promise<boolean> {
     const now = this.opts.now();
     if (this.hasPageLease && now.getTime() - this.pageLeaseRenewedAt < PAGE_LEASE_MS / 3) return true;
