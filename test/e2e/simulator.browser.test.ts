@@ -123,7 +123,8 @@ describe('simulator page in Chromium', function () {
       await page.fill('#fan-last', '<img src=x onerror="window.__xss=2">');
       await page.selectOption('#fan-locale', 'en_US');
       await page.click('#add-fan button[type=submit]');
-      const hostile = page.locator('.fan[aria-current="true"] strong');
+      // Wait for the new fan to be selected (Giulia is selected before it arrives).
+      const hostile = page.locator('.fan[aria-current="true"] strong', { hasText: 'window.__xss=1' });
       await hostile.waitFor();
       expect(await hostile.textContent()).to.equal(
         '<script>window.__xss=1</script> <img src=x onerror="window.__xss=2">',

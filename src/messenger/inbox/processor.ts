@@ -127,6 +127,12 @@ export class InboxProcessor {
 
   private async processOne(stored: StoredEvent): Promise<void> {
     const attempts = stored.attempts + 1;
+    if (attempts > this.opts.maxAttempts) {
+      // Counted before each try: an event that crashes the whole process still ends up parked.
+      await this.recordFailure(stored, attempts - 1, new Error('the process died while handling this event'));
+      return;
+    }
+    await InboxEventModel.collection.updateOne({ _id: stored._id as never }, { $set: { attempts } });
     let outcome: InboxOutcome;
     try {
       const item: InboxItem = {
