@@ -1,4 +1,5 @@
 import { FlowRouter } from '../src/messenger/flow-router.js';
+import { registerBroadcastFlow } from './broadcast.js';
 import { registerShopFlow } from './shop.js';
 import { registerStartFlow } from './start.js';
 
@@ -6,6 +7,7 @@ import { registerStartFlow } from './start.js';
 export function createFlows(): FlowRouter {
   const router = new FlowRouter();
   registerShopFlow(router); // before the start flow, which owns the fallback
+  registerBroadcastFlow(router); // STOP and broadcast taps; before the start flow
   registerStartFlow(router);
   return router;
 }

@@ -17,6 +17,7 @@ import { FanRegistry } from './messenger/fans.js';
 import { GraphClient } from './messenger/graph/client.js';
 import { InboxProcessor } from './messenger/inbox/processor.js';
 import { OutboxSender } from './messenger/outbox/sender.js';
+import { BroadcastWorker, broadcastOutcomeListener } from './app/broadcasts.js';
 import { pushMessengerProfile } from './messenger/profile.js';
 import { createWebhookRouter } from './messenger/webhook/route.js';
 import { privacyPage } from './privacy.js';
@@ -80,6 +81,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
 
   let processor: InboxProcessor | undefined;
   let sender: OutboxSender | undefined;
+  let broadcasts: BroadcastWorker | undefined;
 
   const app = express();
   app.disable('x-powered-by');
@@ -180,6 +182,15 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     });
     processor.start();
     sender.start();
+    // Narrowcast: queues sending broadcasts behind the sender, counts their outcomes (src/app/broadcasts.ts).
+    sender.addListener(broadcastOutcomeListener);
+    broadcasts = new BroadcastWorker({
+      pageId: config.facebook.page.id,
+      log,
+      now,
+      wakeSender: () => sender?.wake(),
+    });
+    broadcasts.start();
   }
 
   if (config.simulator && worker) {
@@ -212,6 +223,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       await processor?.stop();
+      await broadcasts?.stop();
       await sender?.stop();
       graph.close();
       await closing;

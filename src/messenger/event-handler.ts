@@ -1,5 +1,6 @@
 import { Types } from 'mongoose';
 import type { Config, Locale } from '../config/index.js';
+import { recordBroadcastReceipt } from '../app/broadcasts.js';
 import { OutboxMessageModel } from '../db/models/outbox-message.js';
 import type { MessagingPurpose } from '../domain/messaging-policy.js';
 import { t as translate } from '../i18n/index.js';
@@ -142,6 +143,8 @@ export function createInboxHandler(deps: EventHandlerDeps): InboxHandler {
             item.kind === 'delivery' ? 'deliveredWatermark' : 'readWatermark',
             new Date(body.watermark),
           );
+          const mids = Array.isArray(body.mids) ? body.mids.map(String) : undefined;
+          await recordBroadcastReceipt(item.pageId, psid, item.kind, new Date(body.watermark), mids);
         }
         return 'done';
       }
