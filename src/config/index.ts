@@ -41,6 +41,11 @@ const envSchema = z.object({
   OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
   PRIVACY_POLICY_URL: z.url().optional(),
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_000_000),
+  PAYMENT_URL_TEMPLATE: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')
+    .refine((v) => /\{(token|number)\}/.test(v), 'must contain {token} or {number}')
+    .optional(),
 });
 
 export type Role = z.infer<typeof roleSchema>;
@@ -75,6 +80,8 @@ export interface Config {
   readonly inboxMaxAttempts: number;
   readonly outboxMaxAttempts: number;
   readonly webhookMaxBodyBytes: number;
+  /** A merchant checkout URL with {number}/{token}/{amount}/{currency}; unset → the built-in order page. */
+  readonly paymentUrlTemplate: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -152,6 +159,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxMaxAttempts: e.INBOX_MAX_ATTEMPTS,
     outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    paymentUrlTemplate: e.PAYMENT_URL_TEMPLATE,
   });
 }
 
