@@ -95,14 +95,7 @@ export function registerCartFlow(
         ]),
       );
     })
-    // Checkout (orders and payment) is the next step of issue #5; until then, say so honestly.
-    .payload('checkout', (turn) => {
-      turn.say(
-        quickReplies(turn.t('shop.cart.checkout_soon'), [
-          { title: turn.t('shop.cart.view'), payload: CART_PAYLOADS.view },
-        ]),
-      );
-    })
+    // The Checkout button's payload (`checkout:v1`) is handled by flows/checkout.ts.
     .text(CART_PHRASES, async (turn) => {
       deps.discloseIfNew(turn);
       await deps.showCart(turn);

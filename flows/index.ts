@@ -1,11 +1,15 @@
 import { FlowRouter } from '../src/messenger/flow-router.js';
 import { registerBroadcastFlow } from './broadcast.js';
+import { registerCheckoutFlow } from './checkout.js';
+import { registerOrdersFlow } from './orders.js';
 import { registerShopFlow } from './shop.js';
 import { registerStartFlow } from './start.js';
 
 /** The one place where conversations are put together; each feature adds its `register…` call here. */
 export function createFlows(): FlowRouter {
   const router = new FlowRouter();
+  registerCheckoutFlow(router); // the cart's Checkout button lands here
+  registerOrdersFlow(router);
   registerShopFlow(router); // before the start flow, which owns the fallback
   registerBroadcastFlow(router); // STOP and broadcast taps; before the start flow
   registerStartFlow(router);

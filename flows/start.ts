@@ -24,6 +24,7 @@ export function mainMenu(turn: Turn): void {
         title: turn.t(`menu.${f}`),
         payload: f === 'shop' ? buildPayload('shop') : PAYLOADS.comingSoon(f),
       })),
+      { title: turn.t('shop.orders.menu'), payload: buildPayload('orders') },
       { title: turn.t('menu.help'), payload: PAYLOADS.help },
       { title: turn.t('menu.human'), payload: PAYLOADS.human },
       {

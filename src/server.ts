@@ -21,6 +21,7 @@ import { BroadcastWorker, broadcastOutcomeListener } from './app/broadcasts.js';
 import { pushMessengerProfile } from './messenger/profile.js';
 import { createWebhookRouter } from './messenger/webhook/route.js';
 import { privacyPage } from './privacy.js';
+import { createOrderPageRouter } from './shop/order-page.js';
 import { createFlows } from '../flows/index.js';
 
 export interface StartOptions {
@@ -102,6 +103,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     app.get('/privacy', (req, res) => {
       res.type('html').send(privacyPage(req.query.lang === 'en' ? 'en' : config.defaultLocale, config));
     });
+    app.use(createOrderPageRouter({ config: () => config, log, now })); // a getter: the port is known after listen
   }
   app.get('/healthz', async (_req, res) => {
     const report = await checkHealth({
