@@ -7,11 +7,13 @@ import { AdminError } from './errors.js';
 import { errorHandler, injectionGuard, mountRoutes, route, type AdminRoute } from './http.js';
 import { buildOpenApi } from './openapi.js';
 import { auditRoutes } from './resources/audit.js';
+import { broadcastRoutes } from './resources/broadcasts.js';
 import { fanRoutes } from './resources/fans.js';
 import { inboxRoutes } from './resources/inbox.js';
 import { managerRoutes } from './resources/managers.js';
 import { meRoutes } from './resources/me.js';
 import { outboxRoutes } from './resources/outbox.js';
+import { segmentRoutes } from './resources/segments.js';
 import { sessionRoutes } from './resources/session.js';
 import { tokenRoutes } from './resources/tokens.js';
 
@@ -40,6 +42,8 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...managerRoutes,
     ...tokenRoutes,
     ...auditRoutes,
+    ...segmentRoutes,
+    ...broadcastRoutes,
   ];
   let doc: Record<string, unknown> | undefined;
   routes.push(
