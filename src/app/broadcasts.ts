@@ -767,7 +767,7 @@ export class BroadcastWorker {
   private async run(): Promise<void> {
     while (this.running) {
       try {
-        await this.startDueBroadcasts(this.rt.now());
+        await this.tick(this.rt.now());
       } catch (error) {
         this.rt.log.error({ err: error }, 'broadcast tick failed; retrying');
       }
@@ -788,36 +788,13 @@ export class BroadcastWorker {
   }
 
   /**
-   * The scheduling step (what a jobs runner would call every minute): scheduled → sending when
-   * `scheduledAt <= now`; queueing (re)started for `sending` broadcasts not fully queued; completion.
+   * One tick: the scheduling step (`startDueBroadcasts`), then queueing (re)started in the background
+   * for every `sending` broadcast whose cursor is not at the end (crash recovery included).
    */
-  async startDueBroadcasts(now: Date): Promise<{ started: number; queueing: number; completed: number }> {
-    const { pageId } = this.rt;
-    let started = 0;
-    for (;;) {
-      const due = await BroadcastModel.collection.findOneAndUpdate(
-        { state: 'scheduled', pageId, scheduledAt: { $lte: now } },
-        { $set: { state: 'sending', startedAt: now, updatedAt: now } },
-        { returnDocument: 'after' },
-      );
-      if (!due) break;
-      started += 1;
-      this.rt.log.info({ broadcast: String(due._id) }, 'scheduled broadcast is due: sending');
-    }
-    const sending = (await BroadcastModel.collection
-      .find({ state: 'sending', pageId }, { projection: { cursor: 1 } })
-      .toArray()) as unknown as Pick<BroadcastDoc, '_id' | 'cursor'>[];
-    let completed = 0;
-    for (const b of sending) {
-      const id = String(b._id);
-      if (!b.cursor?.queueingDoneAt) {
-        if (!this.active.has(id) && this.running) this.startQueueing(id);
-      } else if (!this.active.has(id) && (await completeIfFinished(id, now))) {
-        completed += 1;
-        this.rt.log.info({ broadcast: id }, 'broadcast completed');
-      }
-    }
-    return { started, queueing: this.active.size, completed };
+  async tick(now: Date): Promise<{ started: number; completed: number; queueing: number }> {
+    const due = await startDueBroadcasts(this.rt.pageId, now, this.rt.log, (id) => this.active.has(id));
+    for (const id of due.toQueue) if (!this.active.has(id) && this.running) this.startQueueing(id);
+    return { started: due.started, completed: due.completed, queueing: this.active.size };
   }
 
   private startQueueing(id: string): void {
@@ -849,6 +826,46 @@ export class BroadcastWorker {
       await releaseLease(lease, this.holder).catch(() => undefined);
     }
   }
+}
+
+/**
+ * The scheduling step, safe to call from any instance at any time (the `broadcasts` job runs it every
+ * minute; each worker's BroadcastWorker every second): scheduled → sending when `scheduledAt <= now`;
+ * completes `sending` broadcasts whose queueing ended and whose records are all final; returns the
+ * `sending` broadcasts that still need queueing (and wakes this process's worker to do it).
+ */
+export async function startDueBroadcasts(
+  pageId: string,
+  now: Date,
+  log: Logger,
+  queueingHere: (id: string) => boolean = () => false,
+): Promise<{ started: number; completed: number; toQueue: string[] }> {
+  let started = 0;
+  for (;;) {
+    const due = await BroadcastModel.collection.findOneAndUpdate(
+      { state: 'scheduled', pageId, scheduledAt: { $lte: now } },
+      { $set: { state: 'sending', startedAt: now, updatedAt: now } },
+      { returnDocument: 'after' },
+    );
+    if (!due) break;
+    started += 1;
+    log.info({ broadcast: String(due._id) }, 'scheduled broadcast is due: sending');
+  }
+  const sending = (await BroadcastModel.collection
+    .find({ state: 'sending', pageId }, { projection: { cursor: 1 } })
+    .toArray()) as unknown as Pick<BroadcastDoc, '_id' | 'cursor'>[];
+  let completed = 0;
+  const toQueue: string[] = [];
+  for (const b of sending) {
+    const id = String(b._id);
+    if (!b.cursor?.queueingDoneAt) toQueue.push(id);
+    else if (!queueingHere(id) && (await completeIfFinished(id, now))) {
+      completed += 1;
+      log.info({ broadcast: id }, 'broadcast completed');
+    }
+  }
+  if (toQueue.length > 0 || started > 0) wakeLocalWorkers();
+  return { started, completed, toQueue };
 }
 
 /** Completes a `sending` broadcast whose queueing ended and whose records are all final; recounts. */

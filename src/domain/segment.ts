@@ -88,9 +88,8 @@ export const UNSUPPORTED_RULES: Partial<Record<SegmentRule['type'], string>> = {
 };
 
 /**
- * Collections the pre-queries read, and the shapes this module assumes for them. `pledges` and `orders`
- * are being built by other features: the shapes below are the expected ones ({campaignId, psid, state}
- * and {psid, state, source.campaignId}); adjust here if they land differently.
+ * Collections the pre-queries read: `carts` {pageId, psid, status, lines}, `pledges` {campaignId, psid,
+ * state} and `orders` {psid, state, source.campaignId} (campaign ids as ObjectId or string: both match).
  */
 export const PRE_QUERY_COLLECTIONS = {
   carts: 'carts',
@@ -98,10 +97,10 @@ export const PRE_QUERY_COLLECTIONS = {
   orders: 'orders',
 } as const;
 
-/** Pledge states that do not count as "joined" (assumed names, see above). */
-export const INACTIVE_PLEDGE_STATES = ['cancelled', 'released', 'refunded', 'failed'] as const;
-/** Order states that mean "paid" (assumed names, see above). */
-export const PAID_ORDER_STATES = ['paid', 'fulfilled', 'shipped', 'delivered', 'completed'] as const;
+/** Pledge states that count as "joined" (src/db/models/pledge.ts: a join in flight, holding seats, or ordered). */
+export const JOINED_PLEDGE_STATES = ['pending', 'active', 'converted'] as const;
+/** Order states that mean "paid" (src/domain/order-state.ts). */
+export const PAID_ORDER_STATES = ['paid', 'shipped', 'delivered'] as const;
 
 /** "The PSIDs found by this query on that collection must (in) / must not (nin) include the fan". */
 export interface PreQuery {
@@ -190,7 +189,7 @@ export function compileSegment(def: SegmentDefinition, ctx: { pageId: string; no
       case 'campaign':
         preQueries.push({
           collection: PRE_QUERY_COLLECTIONS.pledges,
-          filter: { campaignId: campaign(rule.campaignId), state: { $nin: [...INACTIVE_PLEDGE_STATES] } },
+          filter: { campaignId: campaign(rule.campaignId), state: { $in: [...JOINED_PLEDGE_STATES] } },
           field: 'psid',
           mode: rule.joined ? 'in' : 'nin',
           rule: rule.type,
@@ -200,7 +199,7 @@ export function compileSegment(def: SegmentDefinition, ctx: { pageId: string; no
         preQueries.push(
           {
             collection: PRE_QUERY_COLLECTIONS.pledges,
-            filter: { campaignId: campaign(rule.campaignId), state: { $nin: [...INACTIVE_PLEDGE_STATES] } },
+            filter: { campaignId: campaign(rule.campaignId), state: { $in: [...JOINED_PLEDGE_STATES] } },
             field: 'psid',
             mode: 'in',
             rule: rule.type,
