@@ -12,7 +12,9 @@ import { fanRoutes } from './resources/fans.js';
 import { inboxRoutes } from './resources/inbox.js';
 import { managerRoutes } from './resources/managers.js';
 import { meRoutes } from './resources/me.js';
+import { orderRoutes } from './resources/orders.js';
 import { outboxRoutes } from './resources/outbox.js';
+import { productRoutes } from './resources/products.js';
 import { segmentRoutes } from './resources/segments.js';
 import { sessionRoutes } from './resources/session.js';
 import { tokenRoutes } from './resources/tokens.js';
@@ -42,6 +44,8 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...managerRoutes,
     ...tokenRoutes,
     ...auditRoutes,
+    ...productRoutes,
+    ...orderRoutes,
     ...segmentRoutes,
     ...broadcastRoutes,
   ];

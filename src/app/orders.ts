@@ -375,8 +375,10 @@ export async function transitionOrder(
       { returnDocument: 'after', timestamps: false },
     ).lean<OrderDoc>();
     if (!updated) continue; // someone moved it first: judge again from the state they left
-    const order = toOrderView(updated);
-    if (move.releasesStock) await releaseStock(ctx, order);
+    let order = toOrderView(updated);
+    if (move.releasesStock && (await releaseStock(ctx, order))) {
+      order = (await getOrder(ctx, order.id)) ?? order;
+    }
     if (move.notifyFan) await notifyFan(ctx, order);
     ctx.log?.info({ order: order.number, from: current.state, to, by: actor.type }, 'order transition');
     return { ok: true, order, from: current.state, to };

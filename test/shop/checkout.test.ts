@@ -180,7 +180,7 @@ describe('shop: checkout through the webhook (end to end)', function () {
     const [created] = await tap(psid, confirmPayload(prompt2));
     expect(bodyText(created)).to.contain('59,90\u00a0€');
     const order = await OrderModel.findOne({ pageId: t.pageId, psid }).lean();
-    expect(order!.totals.total).to.equal(5990);
+    expect(order!.totals!.total).to.equal(5990);
     expect(order!.lines[0]!.unitPrice).to.equal(5990);
 
     // Checkout again with a changed price (new cart): the change is shown at the summary too.

@@ -308,7 +308,7 @@ describe('orders: lifecycle, notifications and the 24 h window (end to end)', fu
       const key = `cart-reminder:${String(cart!._id)}:${cart!.updatedAt.getTime()}`;
       const record = await waitFor(async () => {
         const r = await OutboxMessageModel.findOne({ pageId: t.pageId, idempotencyKey: key }).lean();
-        return r && r.state !== 'pending' && r;
+        return r && r.state !== 'pending' ? r : undefined;
       });
       expect(record.state).to.equal('refused');
       expect(record.refusedReason).to.equal('outside_window');
