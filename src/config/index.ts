@@ -6,6 +6,7 @@ import { z } from 'zod';
  */
 
 const SIMULATOR_PAGE_ID = '100000000000001';
+const DAY_MS = 86_400_000;
 
 const roleSchema = z.enum(['web', 'worker', 'all']);
 const localeSchema = z.enum(['it', 'en']);
@@ -41,6 +42,9 @@ const envSchema = z.object({
   OUTBOX_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(50).default(10),
   PRIVACY_POLICY_URL: z.url().optional(),
   WEBHOOK_MAX_BODY_BYTES: z.coerce.number().int().min(1024).default(1_000_000),
+  INBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(7),
+  OUTBOX_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
+  DIALOG_STATE_TTL_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   PAYMENT_URL_TEMPLATE: z
     .string()
     .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')
@@ -80,6 +84,12 @@ export interface Config {
   readonly inboxMaxAttempts: number;
   readonly outboxMaxAttempts: number;
   readonly webhookMaxBodyBytes: number;
+  /** How long finished inbox events, finished outbox messages and idle dialog state are kept (TTL). */
+  readonly retention: {
+    readonly inboxMs: number;
+    readonly outboxMs: number;
+    readonly dialogStateMs: number;
+  };
   /** A merchant checkout URL with {number}/{token}/{amount}/{currency}; unset → the built-in order page. */
   readonly paymentUrlTemplate: string | undefined;
 }
@@ -159,6 +169,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     inboxMaxAttempts: e.INBOX_MAX_ATTEMPTS,
     outboxMaxAttempts: e.OUTBOX_MAX_ATTEMPTS,
     webhookMaxBodyBytes: e.WEBHOOK_MAX_BODY_BYTES,
+    retention: Object.freeze({
+      inboxMs: e.INBOX_RETENTION_DAYS * DAY_MS,
+      outboxMs: e.OUTBOX_RETENTION_DAYS * DAY_MS,
+      dialogStateMs: e.DIALOG_STATE_TTL_DAYS * DAY_MS,
+    }),
     paymentUrlTemplate: e.PAYMENT_URL_TEMPLATE,
   });
 }

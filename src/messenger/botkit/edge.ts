@@ -84,7 +84,7 @@ export async function createBotEdge(deps: BotEdgeDeps): Promise<BotEdge> {
   adapter.use(new FacebookEventTypeMiddleware());
   const controller = new Botkit({
     adapter,
-    storage: new MongoStorage(30 * 86_400_000, deps.now),
+    storage: new MongoStorage(config.retention.dialogStateMs, deps.now),
     disable_webserver: true,
     disable_console: true,
   });

@@ -44,6 +44,8 @@ export interface OutboxSenderOptions {
   /** How long a claimed message stays claimed; a crash mid-send makes it due again after this. */
   readonly claimMs?: number;
   readonly listeners?: OutboxListener[];
+  /** How long a finished message is kept before TTL removal (default 30 days). */
+  readonly retentionMs?: number;
 }
 
 const PAGE_LEASE_MS = 15_000;
@@ -343,7 +345,7 @@ export class OutboxSender {
     const now = this.opts.now();
     const set: Record<string, unknown> = {
       state: outcome.state,
-      expiresAt: new Date(now.getTime() + 30 * 86_400_000),
+      expiresAt: new Date(now.getTime() + (this.opts.retentionMs ?? 30 * 86_400_000)),
     };
     if (outcome.state === 'sent') {
       set.sentAt = now;
