@@ -16,6 +16,8 @@ import { apologyFor, createInboxHandler } from './messenger/event-handler.js';
 import { FanRegistry } from './messenger/fans.js';
 import { GraphClient } from './messenger/graph/client.js';
 import { InboxProcessor } from './messenger/inbox/processor.js';
+import { JobRunner, type JobRunnerOptions } from './jobs/runner.js';
+import { createJobs } from './jobs/registry.js';
 import { OutboxSender } from './messenger/outbox/sender.js';
 import { BroadcastWorker, broadcastOutcomeListener } from './app/broadcasts.js';
 import { pushMessengerProfile } from './messenger/profile.js';
@@ -34,6 +36,8 @@ export interface StartOptions {
   readonly database?: 'connect' | 'external';
   readonly processor?: { readonly pollMs?: number; readonly concurrency?: number };
   readonly sender?: { readonly pollMs?: number; readonly concurrency?: number };
+  /** Scheduled jobs (worker role): tests may turn off the cron ticks or the catch-up at start. */
+  readonly jobs?: Pick<JobRunnerOptions, 'schedule' | 'catchUp' | 'leaseMs'>;
 }
 
 export interface RunningApp {
@@ -42,6 +46,7 @@ export interface RunningApp {
   readonly fakeGraph: FakeGraph | undefined;
   readonly processor: InboxProcessor | undefined;
   readonly sender: OutboxSender | undefined;
+  readonly jobs: JobRunner | undefined;
   stop(): Promise<void>;
 }
 
@@ -82,6 +87,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
 
   let processor: InboxProcessor | undefined;
   let sender: OutboxSender | undefined;
+  let jobs: JobRunner | undefined;
   let broadcasts: BroadcastWorker | undefined;
 
   const app = express();
@@ -109,6 +115,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     const report = await checkHealth({
       role: config.role,
       simulator: config.simulator,
+      pageId: config.facebook.page.id,
       senderPause: () => sender?.pauseReason,
     });
     res.status(report.status === 'down' ? 503 : 200).json(report);
@@ -173,6 +180,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       now,
       ratePerSecond: config.sendRatePerSecond,
       maxAttempts: config.outboxMaxAttempts,
+      retentionMs: config.retention.outboxMs,
       ...(opts.sender ?? {}),
     });
     processor = new InboxProcessor({
@@ -180,10 +188,14 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       log,
       now,
       maxAttempts: config.inboxMaxAttempts,
+      retentionMs: config.retention.inboxMs,
       ...(opts.processor ?? {}),
     });
     processor.start();
     sender.start();
+    // Scheduled jobs (src/jobs/registry.ts): leased, so one instance runs each tick.
+    jobs = new JobRunner({ jobs: createJobs({ sender }), config, graph, log, now, ...(opts.jobs ?? {}) });
+    jobs.start();
     // Narrowcast: queues sending broadcasts behind the sender, counts their outcomes (src/app/broadcasts.ts).
     sender.addListener(broadcastOutcomeListener);
     broadcasts = new BroadcastWorker({
@@ -218,12 +230,14 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     fakeGraph,
     processor,
     sender,
+    jobs,
     async stop() {
       if (stopped) return;
       stopped = true;
       // Stop taking webhooks first, then let in-flight turns and sends finish and release their leases.
       const closing = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      await jobs?.stop();
       await processor?.stop();
       await broadcasts?.stop();
       await sender?.stop();
