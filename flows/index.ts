@@ -2,12 +2,14 @@ import { FlowRouter } from '../src/messenger/flow-router.js';
 import { registerBroadcastFlow } from './broadcast.js';
 import { registerCheckoutFlow } from './checkout.js';
 import { registerOrdersFlow } from './orders.js';
+import { registerPrivacyFlow } from './privacy.js';
 import { registerShopFlow } from './shop.js';
 import { registerStartFlow } from './start.js';
 
 /** The one place where conversations are put together; each feature adds its `register…` call here. */
 export function createFlows(): FlowRouter {
   const router = new FlowRouter();
+  registerPrivacyFlow(router); // "cancella i miei dati" / "delete my data": before every other flow
   registerCheckoutFlow(router); // the cart's Checkout button lands here
   registerOrdersFlow(router);
   registerShopFlow(router); // before the start flow, which owns the fallback

@@ -25,8 +25,34 @@ const TEXT: Record<Locale, { title: string; body: string[] }> = {
   },
 };
 
-export function privacyPage(locale: Locale, config: Pick<Config, 'facebook'>): string {
-  const text = TEXT[locale];
+type PageConfig = Pick<Config, 'facebook'> & Partial<Pick<Config, 'publicUrl' | 'retention'>>;
+
+const days = (ms: number): number => Math.round(ms / 86_400_000);
+
+/** The paragraphs that depend on the deployment: retention periods and Meta's deletion callback. */
+function deploymentParagraphs(locale: Locale, config: PageConfig): string[] {
+  const out: string[] = [];
+  const r = config.retention;
+  if (r) {
+    out.push(
+      locale === 'it'
+        ? `Per quanto tempo: i messaggi che ci scrivi sono conservati ${days(r.inboxMs)} giorni dopo essere stati gestiti, i messaggi che ti inviamo ${days(r.outboxMs)} giorni, lo stato della conversazione con l'assistente ${days(r.dialogStateMs)} giorni dall'ultimo messaggio; poi sono cancellati automaticamente. Gli ordini sono conservati per gli obblighi di legge.`
+        : `How long: the messages you send us are kept ${days(r.inboxMs)} days after they are handled, the messages we send you ${days(r.outboxMs)} days, and the state of your conversation with the assistant ${days(r.dialogStateMs)} days after your last message; then they are deleted automatically. Orders are kept as the law requires.`,
+    );
+  }
+  if (config.publicUrl) {
+    const url = `${config.publicUrl}/privacy/deletion`;
+    out.push(
+      locale === 'it'
+        ? `Se rimuovi l'app dalle impostazioni di Facebook, Meta ci chiede di cancellare i tuoi dati tramite il nostro indirizzo di richiesta di cancellazione (${url}); ti viene dato un codice di conferma per seguire lo stato della richiesta.`
+        : `If you remove the app in your Facebook settings, Meta asks us to delete your data through our data deletion callback (${url}); you get a confirmation code to follow the status of the request.`,
+    );
+  }
+  return out;
+}
+
+export function privacyPage(locale: Locale, config: PageConfig): string {
+  const text = { ...TEXT[locale], body: [...TEXT[locale].body, ...deploymentParagraphs(locale, config)] };
   return `<!doctype html><html lang="${locale}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><title>${escapeHtml(text.title)}</title>
 <style>body{font:16px/1.5 system-ui,sans-serif;max-width:42rem;margin:2rem auto;padding:0 1rem;color:#1c1e21}</style></head>
 <body><h1>${escapeHtml(text.title)} — ${escapeHtml(config.facebook.page.name)}</h1>${text.body.map((p) => `<p>${escapeHtml(p)}</p>`).join('')}

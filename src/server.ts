@@ -23,6 +23,7 @@ import { BroadcastWorker, broadcastOutcomeListener } from './app/broadcasts.js';
 import { pushMessengerProfile } from './messenger/profile.js';
 import { createWebhookRouter } from './messenger/webhook/route.js';
 import { privacyPage } from './privacy.js';
+import { createPrivacyRouter } from './privacy/routes.js';
 import { createOrderPageRouter } from './shop/order-page.js';
 import { createFlows } from '../flows/index.js';
 
@@ -109,6 +110,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     app.get('/privacy', (req, res) => {
       res.type('html').send(privacyPage(req.query.lang === 'en' ? 'en' : config.defaultLocale, config));
     });
+    app.use('/privacy', createPrivacyRouter({ config: () => config, log, now })); // Meta's data deletion callback
     app.use(createOrderPageRouter({ config: () => config, log, now })); // a getter: the port is known after listen
   }
   app.get('/healthz', async (_req, res) => {

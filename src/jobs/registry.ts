@@ -1,6 +1,7 @@
 import { broadcastsJob } from './broadcasts.js';
 import { inboxJanitorJob } from './inbox-janitor.js';
 import { outboxJanitorJob } from './outbox-janitor.js';
+import { privacyDeletionsJob } from './privacy-deletions.js';
 import { tokenHealthJob, type PausableSender } from './token-health.js';
 import type { JobDefinition } from './types.js';
 
@@ -19,6 +20,7 @@ export function createJobs(deps: JobDeps = {}): JobDefinition[] {
     inboxJanitorJob(),
     outboxJanitorJob(),
     tokenHealthJob({ sender: deps.sender }),
+    privacyDeletionsJob(),
     broadcastsJob(),
   ];
 }

@@ -9,6 +9,7 @@ import { createFakeGraph, type FakeGraph, type FakeGraphServer } from '../../src
 import { GraphClient } from '../../src/messenger/graph/client.js';
 import '../../src/db/models/job-run.js';
 import '../../src/db/models/page-health.js';
+import '../../src/db/models/deletion-request.js';
 import '../../src/db/models/cart.js';
 import '../../src/db/models/audit-entry.js';
 
