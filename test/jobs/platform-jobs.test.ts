@@ -55,6 +55,7 @@ describe('platform jobs: inbox janitor, outbox janitor, token health', function 
       'inbox-janitor',
       'outbox-janitor',
       'token-health',
+      'privacy-deletions',
     ]);
   });
 
