@@ -1,7 +1,7 @@
 import mongoose from 'mongoose';
 import type { Config } from '../config/index.js';
 import type { Logger } from '../log.js';
-import { resolveLocalMongo } from './embedded/index.js';
+import { resolveLocalMongoInThread } from './embedded/thread.js';
 
 export interface DatabaseHandle {
   readonly uri: string;
@@ -20,10 +20,7 @@ export async function connectDatabase(
   let uri = config.mongodbUri;
   let stopEmbedded: (() => Promise<void>) | undefined;
   if (!uri) {
-    const local = await resolveLocalMongo({
-      dbPath: config.dataDir,
-      logger: log.child({ module: 'embedded-db' }),
-    });
+    const local = await resolveLocalMongoInThread({ dbPath: config.dataDir, logLevel: log.level });
     uri = local.uri;
     stopEmbedded = local.owned ? () => local.stop() : undefined;
     log.info(

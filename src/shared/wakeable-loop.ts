@@ -12,6 +12,8 @@ export class WakeableLoop {
     private readonly tick: () => Promise<void>,
     private readonly pollMs: number,
     private readonly onError: (error: unknown) => void,
+    /** Wakes closer together than this are served by one tick: 500 webhooks/s must not mean 500 polls/s. */
+    private readonly minIntervalMs = 10,
   ) {}
 
   get isRunning(): boolean {
@@ -38,6 +40,7 @@ export class WakeableLoop {
 
   private async run(): Promise<void> {
     while (this.running) {
+      const startedAt = performance.now();
       try {
         await this.tick();
       } catch (error) {
@@ -46,6 +49,8 @@ export class WakeableLoop {
       if (!this.running) break;
       if (this.woken) {
         this.woken = false;
+        const wait = this.minIntervalMs - (performance.now() - startedAt);
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
         continue;
       }
       await new Promise<void>((resolve) => {
