@@ -1,3 +1,4 @@
+import { abandonedCartsJob } from './abandoned-carts.js';
 import { broadcastsJob } from './broadcasts.js';
 import { inboxJanitorJob } from './inbox-janitor.js';
 import { outboxJanitorJob } from './outbox-janitor.js';
@@ -21,6 +22,7 @@ export function createJobs(deps: JobDeps = {}): JobDefinition[] {
     outboxJanitorJob(),
     tokenHealthJob({ sender: deps.sender }),
     privacyDeletionsJob(),
+    abandonedCartsJob(),
     broadcastsJob(),
   ];
 }

@@ -20,6 +20,9 @@ import { OrderModel } from '../../src/db/models/order.js';
 import { OutboxMessageModel } from '../../src/db/models/outbox-message.js';
 import { money } from '../../src/domain/money.js';
 import { messagingBody, postbackEvent } from '../../src/dev/webhook-payloads.js';
+import { createJobs } from '../../src/jobs/registry.js';
+import type { JobContext } from '../../src/jobs/types.js';
+import { silentLogger } from '../../src/log.js';
 import { startTestApp, waitFor, type TestApp } from '../support/app.js';
 import { sampleProduct } from './helpers.js';
 
@@ -282,6 +285,23 @@ describe('orders: lifecycle, notifications and the 24 h window (end to end)', fu
       expect(second.reminded).to.equal(0);
       await new Promise((r) => setTimeout(r, 200));
       expect(t.fakeGraph.messagesTo(psid).length).to.equal(before + 1);
+    });
+
+    it('is registered as the abandoned-carts job, which finds and reminds (idempotently)', async () => {
+      const job = createJobs().find((j) => j.id === 'abandoned-carts');
+      expect(job, 'registered in src/jobs/registry.ts').to.not.equal(undefined);
+      const psid = await fanWithOldCart(true);
+      const before = t.fakeGraph.messagesTo(psid).length;
+      const run = () =>
+        job!.run({
+          now: new Date(),
+          log: silentLogger,
+          page: t.config.facebook.page,
+        } as unknown as JobContext);
+      const first = await run();
+      expect(first.summary).to.deep.include({ reminded: 1 });
+      await lastTo(psid, before);
+      expect((await run()).summary).to.deep.include({ reminded: 0 });
     });
 
     it('is NOT sent outside the window: not found, and refused by the policy if enqueued anyway', async () => {
