@@ -42,6 +42,11 @@ const outboxMessageSchema = new Schema(
       fbtraceId: { type: String },
     },
     refusedReason: { type: String },
+    /** Why a pending message was withdrawn (stale reply, paused/cancelled broadcast, erased fan). */
+    cancelledReason: { type: String },
+    cancelledAt: { type: Date },
+    /** Set when the fan's data was erased: the body no longer holds what was said. */
+    erasedAt: { type: Date },
     result: {
       messageId: { type: String },
       recipientId: { type: String },
