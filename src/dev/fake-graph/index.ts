@@ -12,6 +12,7 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { type Router } from 'express';
 
+import { EchoDelivery, type EchoWebhook } from './echo.js';
 import { createFakeGraphRouter, type RouterContext } from './routes.js';
 import {
   FakeGraphState,
@@ -38,6 +39,8 @@ export type {
   SentMessage,
 } from './state.js';
 
+export type { EchoWebhook } from './echo.js';
+
 export type Clock = (() => Date) | { now(): Date };
 
 export interface FakeGraphOptions {
@@ -54,6 +57,11 @@ export interface FakeGraphOptions {
   users?: FakeUser[];
   /** Meta's "Require App Secret" setting (default true: calls without appsecret_proof fail). */
   requireAppSecretProof?: boolean;
+  /**
+   * Deliver `message_echoes` to the bot: after accepting a send with `metadata`, POST a signed echo
+   * event carrying it to `url` (retried with backoff while the bot does not answer 200).
+   */
+  echoWebhook?: EchoWebhook;
 }
 
 export interface FakeGraphServer {
@@ -89,6 +97,8 @@ export interface FakeGraph {
   subscribedFields(pageId: string): string[] | undefined;
   threadOwner(pageId: string, psid: string): string | undefined;
   setLatency(ms: number): void;
+  /** Starts, redirects (a restarted bot on a new port) or stops (undefined) echo delivery. */
+  setEchoWebhook(target: EchoWebhook | undefined): void;
   /** Serves the router alone on 127.0.0.1 (port 0 = any free port). */
   listen(port?: number): Promise<FakeGraphServer>;
 }
@@ -101,6 +111,7 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
   const state = new FakeGraphState(opts.pages, opts.users ?? []);
   let latencyMs = opts.latencyMs ?? 0;
   const hanging = new Set<NodeJS.Timeout>();
+  const echoes = new EchoDelivery(opts.echoWebhook);
   const ctx: RouterContext = {
     state,
     appSecret: opts.appSecret,
@@ -110,6 +121,7 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
     requireProof: opts.requireAppSecretProof ?? true,
     version: opts.version,
     hanging,
+    echoes,
   };
   const router = createFakeGraphRouter(ctx);
   const clearHanging = (): void => {
@@ -147,6 +159,7 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
     setLatency: (ms) => {
       latencyMs = ms;
     },
+    setEchoWebhook: (target) => echoes.set(target),
     listen: async (port = 0) => {
       const app = express();
       app.disable('x-powered-by');
@@ -165,6 +178,7 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
         url: `http://127.0.0.1:${addr.port}`,
         close: async () => {
           clearHanging();
+          echoes.clear();
           server.closeAllConnections();
           await new Promise<void>((resolve) => server.close(() => resolve()));
         },

@@ -2,6 +2,7 @@
  * The fake Graph API's HTTP surface: one express Router answering `/:version/...` (and unversioned
  * paths) the way Meta does, recording every call, accepted or rejected.
  */
+import type { EchoDelivery } from './echo.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import express, { type NextFunction, type Request, type Response, type Router } from 'express';
 
@@ -29,6 +30,8 @@ export interface RouterContext {
   version: string | undefined;
   /** Open timers of hanging (timeout-fault) requests, cleared on close/reset. */
   hanging: Set<NodeJS.Timeout>;
+  /** `message_echoes` delivery to the bot's webhook (off unless configured). */
+  echoes?: EchoDelivery;
 }
 
 type Obj = Record<string, unknown>;
@@ -371,6 +374,17 @@ function send(ctx: RouterContext, page: FakePage, p: Parsed): Reply {
       ...(parsed.metadata === undefined ? {} : { metadata: parsed.metadata }),
     };
     s.messages.push(msg);
+    // Meta echoes every accepted send (with its metadata) to apps subscribed to message_echoes.
+    if (psid !== null && parsed.metadata !== undefined) {
+      ctx.echoes?.echo({
+        pageId: page.id,
+        psid,
+        mid: messageId,
+        metadata: parsed.metadata,
+        message: parsed.message,
+        at: now,
+      });
+    }
     const body: Obj = { message_id: messageId };
     if (psid !== null) body.recipient_id = psid;
     return { status: 200, body };

@@ -44,11 +44,18 @@ export interface OutboxSenderOptions {
   /** How long a claimed message stays claimed; a crash mid-send makes it due again after this. */
   readonly claimMs?: number;
   readonly listeners?: OutboxListener[];
+  /**
+   * A record whose claim expired without a result (the sender died mid-send) waits this long for the
+   * echo that would prove Meta got it, before it is sent again (default 15 s; 0 = resend at once).
+   */
+  readonly echoGraceMs?: number;
   /** How long a finished message is kept before TTL removal (default 30 days). */
   readonly retentionMs?: number;
 }
 
 const PAGE_LEASE_MS = 15_000;
+/** Sends Meta echoes back with their metadata (sender actions, handovers and public replies have none). */
+const ECHOED_KINDS = new Set(['message', 'private_reply']);
 
 /**
  * The only code that talks to the Send API. One sender per page holds a lease (so the page rate limit
@@ -154,13 +161,27 @@ export class OutboxSender {
       const next = (await OutboxMessageModel.collection.findOne(
         { queueKey, state: 'pending' },
         { sort: { seq: 1 } },
-      )) as (OutboxRecord & { nextAttemptAt: Date; leaseUntil?: Date | null }) | null;
+      )) as (OutboxRecord & { nextAttemptAt: Date; leaseUntil?: Date | null; inDoubtAt?: Date }) | null;
       // The earliest message of the recipient waits for its retry: later ones wait behind it.
       if (!next || next.nextAttemptAt > now || (next.leaseUntil && next.leaseUntil > now)) return;
+      // In doubt: claimed, and the claim expired with no result recorded — the process died between
+      // the Send API call and recording its answer, so Meta may already have the message. If it does,
+      // its echo (`metadata: ob:<id>`) marks the record sent (confirmEcho, event-handler.ts). Give that
+      // echo a grace period before resending: extend the claim once, then send if still pending.
+      const graceMs = this.opts.echoGraceMs ?? 15_000;
+      if (next.leaseUntil && !next.inDoubtAt && graceMs > 0 && ECHOED_KINDS.has(next.kind)) {
+        await OutboxMessageModel.collection.updateOne(
+          { _id: next._id as never, state: 'pending', attempts: next.attempts },
+          { $set: { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now } },
+        );
+        this.log.warn({ key: next.idempotencyKey }, 'send in doubt after a crash; waiting for its echo');
+        return;
+      }
       const claimed = await OutboxMessageModel.collection.updateOne(
         { _id: next._id as never, state: 'pending', attempts: next.attempts },
         {
           $set: { leaseUntil: new Date(now.getTime() + (this.opts.claimMs ?? 60_000)) },
+          $unset: { inDoubtAt: '' },
           $inc: { attempts: 1 },
         },
       );
