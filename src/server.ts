@@ -13,6 +13,7 @@ import type { Logger } from './log.js';
 import { createAdminRouter } from './admin/router.js';
 import { createBotEdge } from './messenger/botkit/edge.js';
 import { apologyFor, createInboxHandler } from './messenger/event-handler.js';
+import { commentOutcomeListener, createFeedHandler } from './comments/index.js';
 import { FanRegistry } from './messenger/fans.js';
 import { GraphClient } from './messenger/graph/client.js';
 import { InboxProcessor } from './messenger/inbox/processor.js';
@@ -186,7 +187,15 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       ...(opts.sender ?? {}),
     });
     processor = new InboxProcessor({
-      handle: createInboxHandler({ config, log, now, fans, edge, onQueued: () => sender?.wake() }),
+      handle: createInboxHandler({
+        config,
+        log,
+        now,
+        fans,
+        edge,
+        onQueued: () => sender?.wake(),
+        onFeed: createFeedHandler({ config, log, now, onQueued: () => sender?.wake() }), // comments (src/comments)
+      }),
       log,
       now,
       maxAttempts: config.inboxMaxAttempts,
@@ -200,6 +209,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     jobs.start();
     // Narrowcast: queues sending broadcasts behind the sender, counts their outcomes (src/app/broadcasts.ts).
     sender.addListener(broadcastOutcomeListener);
+    sender.addListener(commentOutcomeListener); // private/public reply outcomes (10900/10903) on the comments
     broadcasts = new BroadcastWorker({
       pageId: config.facebook.page.id,
       log,
