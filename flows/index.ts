@@ -2,6 +2,7 @@ import { FlowRouter } from '../src/messenger/flow-router.js';
 import { registerBroadcastFlow } from './broadcast.js';
 import { registerCheckoutFlow } from './checkout.js';
 import { registerCommentsFlow } from './comments.js';
+import { registerGroupBuyFlow } from './groupbuy.js';
 import { registerOrdersFlow } from './orders.js';
 import { registerPrivacyFlow } from './privacy.js';
 import { registerShopFlow } from './shop.js';
@@ -15,6 +16,7 @@ export function createFlows(): FlowRouter {
   registerOrdersFlow(router);
   registerShopFlow(router); // before the start flow, which owns the fallback
   registerBroadcastFlow(router); // STOP and broadcast taps; before the start flow
+  registerGroupBuyFlow(router); // group buys; before the start flow
   registerCommentsFlow(router); // taps on a comment's private reply (gb.cjoin / gb.cinfo); before the start flow
   registerStartFlow(router);
   return router;

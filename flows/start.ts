@@ -22,7 +22,8 @@ export function mainMenu(turn: Turn): void {
     quickReplies(turn.t('menu.prompt'), [
       ...MENU_FEATURES.map((f) => ({
         title: turn.t(`menu.${f}`),
-        payload: f === 'shop' ? buildPayload('shop') : PAYLOADS.comingSoon(f),
+        payload:
+          f === 'shop' ? buildPayload('shop') : f === 'groupbuys' ? buildPayload('gb') : PAYLOADS.comingSoon(f),
       })),
       { title: turn.t('shop.orders.menu'), payload: buildPayload('orders') },
       { title: turn.t('menu.help'), payload: PAYLOADS.help },

@@ -8,6 +8,7 @@ import { createFakeGraph, type FakeGraph } from './dev/fake-graph/index.js';
 import { createSimulatorRouter } from './dev/simulator/index.js';
 import { createDemoAssetsRouter } from './dev/demo-assets.js';
 import { loadDemoDataIfEmpty } from './app/demo-data.js';
+import { listPagePosts } from './app/groupbuy.js';
 import { checkHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createAdminRouter } from './admin/router.js';
@@ -146,7 +147,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
         fakeGraph,
         webhookUrl: `${url}/api/messages`,
         log,
-        posts: () => [],
+        posts: () => listPagePosts({ pageId: config.facebook.page.id }),
       }),
     );
   }
