@@ -8,6 +8,7 @@ import { errorHandler, injectionGuard, mountRoutes, route, type AdminRoute } fro
 import { buildOpenApi } from './openapi.js';
 import { auditRoutes } from './resources/audit.js';
 import { broadcastRoutes } from './resources/broadcasts.js';
+import { campaignRoutes } from './resources/campaigns.js';
 import { fanRoutes } from './resources/fans.js';
 import { inboxRoutes } from './resources/inbox.js';
 import { managerRoutes } from './resources/managers.js';
@@ -44,6 +45,7 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...managerRoutes,
     ...tokenRoutes,
     ...auditRoutes,
+    ...campaignRoutes,
     ...productRoutes,
     ...orderRoutes,
     ...segmentRoutes,
