@@ -3,7 +3,6 @@ import type { Config, Locale } from '../config/index.js';
 import { FanModel } from '../db/models/fan.js';
 import { localized } from '../app/catalog.js';
 import { getOrderByToken, orderStateLabel, transitionOrder, type OrderView } from '../app/orders.js';
-import { paymentStrategyFor } from '../app/payment-link.js';
 import { formatMoney } from '../domain/money.js';
 import { t } from '../i18n/index.js';
 import type { Logger } from '../log.js';
@@ -12,7 +11,7 @@ import type { Logger } from '../log.js';
  * The order page `/orders/<token>`: server-rendered, every value escaped, in the fan's language
  * (`?lang=it|en` overrides). The token (32 random bytes) is the only credential, so the page is never
  * cached, never indexed and never leaks its URL as a referrer. `POST /orders/<token>/pay` is the
- * demo "mark as paid" button: only in simulator mode or when payment happens on this page.
+ * demo "mark as paid" button: only in simulator mode.
  */
 
 export interface OrderPageDeps {
@@ -108,9 +107,12 @@ async function localeFor(req: Request, order: OrderView | undefined, config: Con
   return fan?.locale ?? config.defaultLocale;
 }
 
-/** The demo "mark as paid" is allowed in simulator mode, or when payment happens on this very page. */
+/**
+ * The demo "mark as paid" exists only in simulator mode: on a real Page anyone holding the order link
+ * could otherwise mark it paid. There, payment is a PAYMENT_URL_TEMPLATE shop or a manager's action.
+ */
 export function demoPaymentAllowed(config: Config): boolean {
-  return config.simulator || paymentStrategyFor(config).builtIn;
+  return config.simulator;
 }
 
 export function createOrderPageRouter(deps: OrderPageDeps): Router {
