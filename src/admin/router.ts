@@ -9,6 +9,7 @@ import { buildOpenApi } from './openapi.js';
 import { auditRoutes } from './resources/audit.js';
 import { broadcastRoutes } from './resources/broadcasts.js';
 import { campaignRoutes } from './resources/campaigns.js';
+import { commentRoutes } from './resources/comments.js';
 import { fanRoutes } from './resources/fans.js';
 import { inboxRoutes } from './resources/inbox.js';
 import { managerRoutes } from './resources/managers.js';
@@ -46,6 +47,7 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...tokenRoutes,
     ...auditRoutes,
     ...campaignRoutes,
+    ...commentRoutes,
     ...productRoutes,
     ...orderRoutes,
     ...segmentRoutes,

@@ -7,8 +7,14 @@ import type { Logger } from '../log.js';
 import type { FeedHandler } from '../messenger/event-handler.js';
 import type { InboxItem, InboxOutcome } from '../messenger/inbox/processor.js';
 import type { OutgoingMessage } from '../messenger/builders.js';
-import { enqueueMessages } from '../messenger/outbox/enqueue.js';
-import { resolvePostLink, scopeSettings, takePublicReplySlot, type PostLink } from './links.js';
+import { enqueueMessages, type OutgoingItem } from '../messenger/outbox/enqueue.js';
+import {
+  resolvePostLink,
+  scopeSettings,
+  takePublicReplySlot,
+  type PostLink,
+  type ScopeSettings,
+} from './links.js';
 import {
   campaignClosedMessage,
   campaignInfoMessage,
@@ -93,6 +99,16 @@ function intervalFromEnv(): number | undefined {
   return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
 }
 
+/** How long a post's link, campaign and settings are reused between its comments (a burst). */
+const POST_CACHE_MS = 1000;
+
+interface PostContext {
+  readonly resolved: { readonly link: PostLink; readonly keywords: readonly string[] };
+  readonly target: Target;
+  readonly campaignId: string | undefined;
+  readonly settings: ScopeSettings;
+}
+
 interface Target {
   readonly link: PostLink;
   readonly campaign: CampaignView | undefined;
@@ -138,18 +154,25 @@ export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
       : productCard(deps.config, locale, product, doc.commentId);
   }
 
-  /** Queues what the comment still needs. Safe to run again: every step is conditional or keyed. */
+  /**
+   * Queues what the comment still needs: the private reply, and the public one if the post's rate
+   * allows. One update records both decisions, one insert queues both messages (private first: same
+   * outbox queue, so it leaves first). Safe to run again: every step is conditional or keyed.
+   */
   async function answer(doc: CommentDoc, target: Target): Promise<void> {
     if (doc.state !== 'intent') return;
     const now = deps.now();
     const pageId = doc.pageId;
     const locale = (doc.locale ?? deps.config.defaultLocale) as Locale;
-    let queued = 0;
+    const privateState = doc.privateReply?.state ?? 'none';
+    let publicState = doc.publicReply?.state ?? 'none';
+    const set: Record<string, unknown> = {};
+    const items: OutgoingItem[] = [];
 
-    if (doc.privateReply?.state === 'none' || doc.privateReply?.state === 'queued') {
+    if (privateState === 'none' || privateState === 'queued') {
       if (now.getTime() - doc.createdTime.getTime() > PRIVATE_REPLY_MAX_AGE_MS) {
         await CommentModel.updateOne(
-          { _id: doc._id, 'privateReply.state': 'none' },
+          { _id: doc._id, 'privateReply.state': privateState },
           { $set: { state: 'ignored', 'privateReply.state': 'too_old', 'privateReply.at': now } },
         );
         return;
@@ -160,66 +183,105 @@ export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
         return;
       }
       const key = privateReplyKey(doc.commentId);
-      await CommentModel.updateOne(
-        { _id: doc._id, 'privateReply.state': 'none' },
-        { $set: { 'privateReply.state': 'queued', 'privateReply.outboxKey': key, 'privateReply.at': now } },
-      );
-      const r = await enqueueMessages(
-        [
-          {
-            pageId,
-            idempotencyKey: key,
-            kind: 'private_reply',
-            recipient: { commentId: doc.commentId },
-            purpose: 'reply',
-            body: message as unknown as Record<string, unknown>,
-            origin: { type: 'comment', id: doc.commentId },
-          },
-        ],
-        now,
-      );
-      queued += r.created;
+      if (privateState === 'none') {
+        Object.assign(set, {
+          'privateReply.state': 'queued',
+          'privateReply.outboxKey': key,
+          'privateReply.at': now,
+        });
+      }
+      items.push({
+        pageId,
+        idempotencyKey: key,
+        kind: 'private_reply',
+        recipient: { commentId: doc.commentId },
+        purpose: 'reply',
+        body: message as unknown as Record<string, unknown>,
+        origin: { type: 'comment', id: doc.commentId },
+      });
     }
 
     // A public reply only where there is something to show: a live campaign, or an active product.
     const worthPublic = target.campaign ? isLive(target.campaign, now) : target.product?.active === true;
-    if (doc.publicReply?.state === 'none' && worthPublic) {
-      const slot = await takePublicReplySlot(pageId, doc.postId, now, intervalMs);
-      const key = publicReplyKey(doc.commentId);
-      const set = slot
-        ? { 'publicReply.state': 'queued', 'publicReply.outboxKey': key, 'publicReply.at': now }
-        : { 'publicReply.state': 'skipped_rate', 'publicReply.at': now };
-      const recorded = await CommentModel.updateOne(
-        { _id: doc._id, 'publicReply.state': 'none' },
+    if (publicState === 'none' && worthPublic) {
+      // A public reply was given on this post moments ago (this process saw it): no need to ask.
+      const postKey = `${pageId}\u0000${doc.postId}`;
+      const last = lastPublicReply.get(postKey) ?? -Infinity;
+      const slot =
+        now.getTime() - last >= intervalMs &&
+        (await takePublicReplySlot(pageId, doc.postId, now, intervalMs));
+      if (slot) lastPublicReply.set(postKey, now.getTime());
+      if (lastPublicReply.size > 10_000) lastPublicReply.clear();
+      publicState = slot ? 'queued' : 'skipped_rate';
+      Object.assign(set, {
+        'publicReply.state': publicState,
+        'publicReply.at': now,
+        ...(slot ? { 'publicReply.outboxKey': publicReplyKey(doc.commentId) } : {}),
+      });
+    }
+    if (publicState === 'queued') {
+      const kind = doc.intent?.type === 'info' ? 'info' : 'join';
+      items.push({
+        pageId,
+        idempotencyKey: publicReplyKey(doc.commentId),
+        kind: 'public_reply',
+        recipient: { commentId: doc.commentId },
+        purpose: 'reply',
+        body: { text: publicReplyText(locale, now, kind, doc.commentId, target.campaign) },
+        origin: { type: 'comment', id: doc.commentId },
+      });
+    }
+    if (Object.keys(set).length > 0) {
+      // Conditional on what was read: a listener that recorded a result meanwhile is never undone.
+      await CommentModel.updateOne(
+        {
+          _id: doc._id,
+          'privateReply.state': privateState,
+          'publicReply.state': doc.publicReply?.state ?? 'none',
+        },
         { $set: set },
       );
-      if (slot && recorded.modifiedCount === 1) doc.publicReply.state = 'queued';
     }
-    if (doc.publicReply?.state === 'queued') {
-      const kind = doc.intent?.type === 'info' ? 'info' : 'join';
-      const r = await enqueueMessages(
-        [
-          {
-            pageId,
-            idempotencyKey: publicReplyKey(doc.commentId),
-            kind: 'public_reply',
-            recipient: { commentId: doc.commentId },
-            purpose: 'reply',
-            body: { text: publicReplyText(locale, now, kind, doc.commentId, target.campaign) },
-            origin: { type: 'comment', id: doc.commentId },
-          },
-        ],
-        now,
-      );
-      queued += r.created;
+    const r = await enqueueMessages(items, now);
+    if (r.created > 0) deps.onQueued?.();
+  }
+
+  /** Only a hint to skip a database call: the slot itself is granted by the database alone. */
+  const lastPublicReply = new Map<string, number>();
+
+  /** What every comment of a post needs (link, campaign/product, settings), kept for a second. */
+  const postCache = new Map<string, { at: number; value: PostContext | undefined }>();
+  async function postContext(pageId: string, postId: string, postMessage: string | undefined) {
+    const key = `${pageId}\u0000${postId}\u0000${postMessage ?? ''}`;
+    const nowMs = Date.now();
+    const hit = postCache.get(key);
+    if (hit && nowMs - hit.at < POST_CACHE_MS) return hit.value;
+    const resolved = await resolvePostLink(pageId, postId, postMessage);
+    let value: PostContext | undefined;
+    if (resolved) {
+      const target = await loadTarget(pageId, resolved.link);
+      const campaignId = resolved.link.type === 'campaign' ? resolved.link.id : undefined;
+      const settings = await scopeSettings(pageId, postId, campaignId);
+      value = { resolved, target, campaignId, settings };
     }
-    if (queued > 0) deps.onQueued?.();
+    if (postCache.size > 1000) postCache.clear();
+    postCache.set(key, { at: nowMs, value });
+    return value;
+  }
+
+  async function resume(existing: CommentDoc): Promise<void> {
+    // A retried event after a crash midway: finish what is missing (all of it is keyed).
+    if (existing.state !== 'intent' || !(existing.campaignId || existing.productSku)) return;
+    const link: PostLink = existing.campaignId
+      ? { type: 'campaign', id: existing.campaignId, via: 'page_post' }
+      : { type: 'product', id: existing.productSku!, via: 'page_post' };
+    await answer(existing, await loadTarget(existing.pageId, link));
   }
 
   async function onAdd(pageId: string, c: CommentChange, item: InboxItem): Promise<InboxOutcome> {
-    const existing = await CommentModel.findOne({ pageId, commentId: c.commentId }).lean<CommentDoc>();
-    if (existing) {
-      if (c.verb === 'edited') {
+    if (c.verb === 'edited') {
+      const existing = await CommentModel.findOne({ pageId, commentId: c.commentId }).lean<CommentDoc>();
+      if (existing) {
         // An edit never answers again: keep the newest text, nothing else.
         await CommentModel.updateOne(
           { _id: existing._id },
@@ -227,21 +289,11 @@ export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
         );
         return 'done';
       }
-      // A retried event after a crash midway: finish what is missing (all of it is keyed).
-      if (existing.state === 'intent' && (existing.campaignId || existing.productSku)) {
-        const link: PostLink = existing.campaignId
-          ? { type: 'campaign', id: existing.campaignId, via: 'page_post' }
-          : { type: 'product', id: existing.productSku!, via: 'page_post' };
-        await answer(existing, await loadTarget(pageId, link));
-      }
-      return 'done';
+      // An edit of a comment never seen (made before the bot was installed): its first answer.
     }
-
-    const resolved = await resolvePostLink(pageId, c.postId, c.postMessage);
-    if (!resolved) return 'skipped'; // a post about nothing the bot sells: nothing stored (personal data)
-    const target = await loadTarget(pageId, resolved.link);
-    const campaignId = resolved.link.type === 'campaign' ? resolved.link.id : undefined;
-    const settings = await scopeSettings(pageId, c.postId, campaignId);
+    const context = await postContext(pageId, c.postId, c.postMessage);
+    if (!context) return 'skipped'; // a post about nothing the bot sells: nothing stored (personal data)
+    const { resolved, target, campaignId, settings } = context;
     const extraJoin = resolved.keywords.length > 0 ? { join: [...resolved.keywords] } : {};
     const keywords = {
       it: {
@@ -292,7 +344,9 @@ export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
       stored = created.toObject() as unknown as CommentDoc;
     } catch (error) {
       if ((error as { code?: number }).code !== 11000) throw error;
-      // Another process stored it first: that one answers.
+      // Stored before (a redelivery, or a retry after a crash midway): finish what is missing.
+      const existing = await CommentModel.findOne({ pageId, commentId: c.commentId }).lean<CommentDoc>();
+      if (existing) await resume(existing);
       return 'done';
     }
     if (intent.type === 'stop' && c.fromId) {

@@ -112,13 +112,13 @@ export const commentOutcomeListener: OutboxListener = async (record, outcome) =>
     const commentId = key.slice(3);
     const filter = { pageId: record.pageId, commentId };
     if (outcome.state === 'sent') {
-      await CommentModel.updateOne(filter, {
-        $set: { 'privateReply.state': 'sent', 'privateReply.at': now },
-      });
-      await CommentModel.updateOne(
-        { ...filter, state: { $in: ['intent', 'public_replied'] } },
-        { $set: { state: 'private_replied' } },
+      // One write in the usual case (the comment still at intent or public_replied).
+      const set = { 'privateReply.state': 'sent', 'privateReply.at': now };
+      const moved = await CommentModel.updateOne(
+        { ...filter, state: { $in: ['intent', 'public_replied'] as CommentState[] } },
+        { $set: { ...set, state: 'private_replied' } },
       );
+      if (moved.matchedCount === 0) await CommentModel.updateOne(filter, { $set: set });
     } else if (outcome.state === 'failed' && outcome.kind === 'private_reply_done') {
       const already = outcome.code === 10900;
       await CommentModel.updateOne(filter, {
@@ -140,11 +140,15 @@ export const commentOutcomeListener: OutboxListener = async (record, outcome) =>
   if (record.kind === 'public_reply' && key.startsWith('pub:')) {
     const commentId = key.slice(4);
     const filter = { pageId: record.pageId, commentId };
-    await CommentModel.updateOne(filter, {
-      $set: { 'publicReply.state': outcome.state === 'sent' ? 'sent' : 'failed', 'publicReply.at': now },
-    });
-    if (outcome.state === 'sent')
-      await CommentModel.updateOne({ ...filter, state: 'intent' }, { $set: { state: 'public_replied' } });
+    const set = { 'publicReply.state': outcome.state === 'sent' ? 'sent' : 'failed', 'publicReply.at': now };
+    const moved =
+      outcome.state === 'sent'
+        ? await CommentModel.updateOne(
+            { ...filter, state: 'intent' },
+            { $set: { ...set, state: 'public_replied' } },
+          )
+        : { matchedCount: 0 };
+    if (moved.matchedCount === 0) await CommentModel.updateOne(filter, { $set: set });
   }
 };
 

@@ -40,6 +40,8 @@ export const DEFAULT_KEYWORDS: KeywordsByLocale = {
       'ne voglio',
       'vorrei',
       'ne vorrei',
+      'prenderei',
+      'ne prenderei',
       'lo vorrei',
       'la vorrei',
       'ci sto',
@@ -329,8 +331,9 @@ function hasAny(
   tokens: readonly string[],
   phrases: readonly string[],
   opts: { readonly negatable?: boolean; readonly weak?: ReadonlySet<string> } = {},
-): { readonly any: boolean; readonly negated: boolean } {
+): { readonly any: boolean; readonly strong: boolean; readonly negated: boolean } {
   let any = false;
+  let strong = false;
   let negated = false;
   const negatable = opts.negatable ?? false;
   for (const p of phrases) {
@@ -339,10 +342,13 @@ function hasAny(
     if (phrase.length === 1 && opts.weak && WHOLE_ONLY_JOIN.has(phrase[0]!) && tokens.length > 1) continue;
     for (const hit of findPhrase(tokens, phrase)) {
       if (negatable && isNegated(tokens, hit)) negated = true;
-      else any = true;
+      else {
+        any = true;
+        if (!(phrase.length === 1 && opts.weak?.has(phrase[0]!))) strong = true;
+      }
     }
   }
-  return { any, negated };
+  return { any, strong, negated };
 }
 
 /** The size asked for: "taglia M", "size xl", "tg. 42", or a letter size written in capitals. */
@@ -405,7 +411,10 @@ export function detectIntent(
   // "JOIN 2 M" / "2 M" / "x2": a quantity with a size and nothing else also means join.
   const bareOrder =
     tokens.length <= 3 && findQuantity(text) !== undefined && findVariant(text, opts.variants) !== undefined;
-  if (join.any || (!join.negated && (JOIN_EMOJI.test(text) || bareOrder))) {
+  const info = hasAny(tokens, keywords.info).any;
+  // A weak word ("me", "io") beside a question ("dm me", "info per me") is the question.
+  const joins = join.strong || (join.any && !info);
+  if (joins || (!join.negated && (JOIN_EMOJI.test(text) || bareOrder))) {
     const quantity = findQuantity(text);
     const variant = findVariant(text, opts.variants);
     return {
@@ -414,8 +423,7 @@ export function detectIntent(
       ...(variant !== undefined ? { variant } : {}),
     };
   }
-  if (hasAny(tokens, keywords.info).any) return { type: 'info' };
-  return { type: 'none' };
+  return info ? { type: 'info' } : { type: 'none' };
 }
 
 const IT_WORDS = new Set([

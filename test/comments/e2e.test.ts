@@ -68,8 +68,8 @@ describe('comments: end to end through signed feed webhooks and the fake Graph A
     const stored = await CommentModel.findOne({ commentId }).lean();
     expect(stored!.intent).to.deep.include({ type: 'join', quantity: 2, variant: 'M' });
     expect(stored!.message).to.equal('JOIN 3 L');
-    expect(stored!.privateReply.state).to.equal('sent');
-    expect(stored!.publicReply.state).to.equal('sent');
+    expect(stored!.privateReply?.state).to.equal('sent');
+    expect(stored!.publicReply?.state).to.equal('sent');
     expect(stored!.state).to.equal('private_replied');
     expect(stored!.psid).to.equal(null);
     expect(await PledgeModel.countDocuments({ 'source.commentId': commentId })).to.equal(0); // an intent is not a pledge
@@ -171,7 +171,7 @@ describe('comments: end to end through signed feed webhooks and the fake Graph A
         .then((p) => p ?? undefined),
     );
     expect(pledge).to.deep.include({ quantity: 1, variantSku: 'CP1-L' });
-    expect(pledge.source.commentId).to.equal(commentId);
+    expect(pledge.source?.commentId).to.equal(commentId);
   });
 
   it('a 10900 from Meta (someone already replied privately) marks the comment handled without retry', async () => {
