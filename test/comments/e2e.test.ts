@@ -126,7 +126,7 @@ describe('comments: end to end through signed feed webhooks and the fake Graph A
 
     expect(await tap(t, psid, `gb.cjoin:v1:${commentId}`)).to.equal(200);
     const pledge = await waitFor(() =>
-      PledgeModel.findOne({ campaignId: new Types.ObjectId(campaignId), psid })
+      PledgeModel.findOne({ campaignId: new Types.ObjectId(campaignId), psid, state: { $ne: 'pending' } })
         .lean()
         .then((p) => p ?? undefined),
     );
@@ -166,7 +166,11 @@ describe('comments: end to end through signed feed webhooks and the fake Graph A
     expect(chips.map((c) => c.payload)).to.include(`gb.cvar:v1:${commentId}:CP1-L`);
     await tap(t, who.psid, `gb.cvar:v1:${commentId}:CP1-L`, 'L');
     const pledge = await waitFor(() =>
-      PledgeModel.findOne({ campaignId: new Types.ObjectId(campaignId), psid: who.psid })
+      PledgeModel.findOne({
+        campaignId: new Types.ObjectId(campaignId),
+        psid: who.psid,
+        state: { $ne: 'pending' },
+      })
         .lean()
         .then((p) => p ?? undefined),
     );
