@@ -24,6 +24,7 @@ import { LIMITS } from '../messenger/limits.js';
 import { enqueueMessages } from '../messenger/outbox/enqueue.js';
 import { localized, restoreStock, type LocalizedText } from './catalog.js';
 import { orderPageUrl, paymentStrategyFor } from './payment-link.js';
+import { onOrderCancelled, onOrderPaid } from './referrals.js';
 
 /**
  * Orders: creation (shared by the cart checkout and, later, group buys), the lifecycle moves through
@@ -380,6 +381,18 @@ export async function transitionOrder(
       order = (await getOrder(ctx, order.id)) ?? order;
     }
     if (move.notifyFan) await notifyFan(ctx, order);
+    // Referral rewards follow the order (earned when paid, reversed when cancelled), under ledger keys:
+    // safe to repeat, and `settleRewards` re-applies them if this process dies right here.
+    if (to === 'paid' || to === 'cancelled') {
+      try {
+        await (to === 'paid' ? onOrderPaid(ctx, order) : onOrderCancelled(ctx, order));
+      } catch (error) {
+        ctx.log?.error(
+          { err: error, order: order.number, to },
+          'referral rewards not updated (settleRewards will)',
+        );
+      }
+    }
     ctx.log?.info({ order: order.number, from: current.state, to, by: actor.type }, 'order transition');
     return { ok: true, order, from: current.state, to };
   }

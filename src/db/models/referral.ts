@@ -10,6 +10,8 @@ const decisionSchema = new Schema(
     reason: { type: String, enum: REFERRAL_REASONS, required: true },
     source: { type: String, default: '' },
     at: { type: Date, required: true },
+    /** The inbox event that led to it: a retried turn finds its decision instead of adding one. */
+    eventKey: { type: String, default: null },
   },
   { _id: false },
 );
