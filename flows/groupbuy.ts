@@ -40,8 +40,8 @@ export const GROUPBUY_PAYLOADS = {
   quantity: (campaignId: string, variantSku: string, qty: number) =>
     buildPayload('gb.qty', [campaignId, variantSku, String(qty)]),
   leave: (campaignId: string) => buildPayload('gb.leave', [campaignId]),
-  /** Personal invite links are the referral feature's; until then the start flow says "coming soon". */
-  invite: buildPayload('soon', ['invite']),
+  /** The fan's personal invite link for this campaign (flows/referral.ts). */
+  invite: (campaignId: string) => buildPayload('ref.gb', [campaignId]),
 } as const;
 
 export const GROUPBUY_PHRASES = [
@@ -121,7 +121,7 @@ function campaignCard(turn: Turn, c: CampaignView, product: ProductView | undefi
     buttons: [
       postback(turn.t('groupbuy.join'), GROUPBUY_PAYLOADS.join(c.id)),
       postback(turn.t('groupbuy.details_button'), GROUPBUY_PAYLOADS.details(c.id)),
-      postback(turn.t('groupbuy.invite'), GROUPBUY_PAYLOADS.invite),
+      postback(turn.t('groupbuy.invite'), GROUPBUY_PAYLOADS.invite(c.id)),
     ],
   };
 }

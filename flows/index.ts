@@ -5,6 +5,7 @@ import { registerCommentsFlow } from './comments.js';
 import { registerGroupBuyFlow } from './groupbuy.js';
 import { registerOrdersFlow } from './orders.js';
 import { registerPrivacyFlow } from './privacy.js';
+import { registerReferralFlow } from './referral.js';
 import { registerShopFlow } from './shop.js';
 import { registerStartFlow } from './start.js';
 
@@ -18,6 +19,7 @@ export function createFlows(): FlowRouter {
   registerBroadcastFlow(router); // STOP and broadcast taps; before the start flow
   registerGroupBuyFlow(router); // group buys; before the start flow
   registerCommentsFlow(router); // taps on a comment's private reply (gb.cjoin / gb.cinfo); before the start flow
+  registerReferralFlow(router); // invite links, my invites, leaders; arrivals through a link; last before start
   registerStartFlow(router);
   return router;
 }

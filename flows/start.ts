@@ -23,7 +23,13 @@ export function mainMenu(turn: Turn): void {
       ...MENU_FEATURES.map((f) => ({
         title: turn.t(`menu.${f}`),
         payload:
-          f === 'shop' ? buildPayload('shop') : f === 'groupbuys' ? buildPayload('gb') : PAYLOADS.comingSoon(f),
+          f === 'shop'
+            ? buildPayload('shop')
+            : f === 'groupbuys'
+              ? buildPayload('gb')
+              : f === 'invite'
+                ? buildPayload('ref')
+                : PAYLOADS.comingSoon(f),
       })),
       { title: turn.t('shop.orders.menu'), payload: buildPayload('orders') },
       { title: turn.t('menu.help'), payload: PAYLOADS.help },

@@ -17,6 +17,7 @@ import { meRoutes } from './resources/me.js';
 import { orderRoutes } from './resources/orders.js';
 import { outboxRoutes } from './resources/outbox.js';
 import { productRoutes } from './resources/products.js';
+import { referralRoutes } from './resources/referrals.js';
 import { segmentRoutes } from './resources/segments.js';
 import { sessionRoutes } from './resources/session.js';
 import { tokenRoutes } from './resources/tokens.js';
@@ -52,6 +53,7 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...orderRoutes,
     ...segmentRoutes,
     ...broadcastRoutes,
+    ...referralRoutes,
   ];
   let doc: Record<string, unknown> | undefined;
   routes.push(
