@@ -12,6 +12,7 @@ import { listPagePosts } from './app/groupbuy.js';
 import { checkHealth } from './health.js';
 import type { Logger } from './log.js';
 import { createAdminRouter } from './admin/router.js';
+import { createDashboardRouter } from './dashboard/router.js';
 import { createBotEdge } from './messenger/botkit/edge.js';
 import { apologyFor, createInboxHandler } from './messenger/event-handler.js';
 import { commentOutcomeListener, createFeedHandler } from './comments/index.js';
@@ -109,6 +110,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       }),
     );
     app.use('/admin', createAdminRouter({ config, log, clock: now }));
+    app.use('/dashboard', createDashboardRouter({ config, log })); // managers' pages on the admin API
     app.get('/privacy', (req, res) => {
       res.type('html').send(privacyPage(req.query.lang === 'en' ? 'en' : config.defaultLocale, config));
     });
@@ -151,7 +153,9 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       }),
     );
   }
-  app.get('/', (_req, res) => res.redirect(config.simulator ? '/simulator' : '/healthz'));
+  app.get('/', (_req, res) =>
+    res.redirect(config.simulator ? '/simulator' : web ? '/dashboard/' : '/healthz'),
+  );
 
   const graph = new GraphClient({
     baseUrl: opts.graphUrl ?? (fakeGraph ? `${url}/fake-graph` : config.graph.url),
