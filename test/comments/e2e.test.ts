@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { Types } from 'mongoose';
+import { announceTippingOnPosts } from '../../src/comments/index.js';
 import { CampaignModel } from '../../src/db/models/campaign.js';
 import { CommentModel } from '../../src/db/models/comment.js';
 import { OutboxMessageModel } from '../../src/db/models/outbox-message.js';
@@ -255,5 +256,37 @@ describe('comments: end to end through signed feed webhooks and the fake Graph A
       () => privateRepliesTo(t, c.commentId).length === 1 && publicRepliesTo(t, c.commentId).length === 1,
     );
     expect(payloadsOf(privateRepliesTo(t, c.commentId)[0]!.message)).to.include('shop.product:v1:CP1');
+  });
+});
+
+describe('comments: tipping announced on the linked posts', function () {
+  this.timeout(60_000);
+  let t: TestApp;
+  before(async () => {
+    t = await startTestApp();
+  });
+  after(async () => t?.stop());
+
+  it('the join that tips the campaign posts one public update under the newest comment of each linked post', async () => {
+    const { postId, campaignId } = await openCampaignWithPost(t, {
+      minQuantity: 2,
+      tiers: [{ fromQuantity: 0, unitPrice: 4990 }],
+    });
+    const who = commenter(40);
+    const { commentId, body } = commentBody(t, { postId, who, message: 'ne voglio 2 taglia S' });
+    await t.post(body);
+    await waitFor(() => privateRepliesTo(t, commentId).length === 1);
+    await tap(t, who.psid, `gb.cjoin:v1:${commentId}`);
+    const update = await waitFor(() =>
+      t.fakeGraph.publicReplies.find((r) => r.commentId === commentId && r.message.includes('2/2')),
+    );
+    expect(update.message).to.include('Jeans insieme');
+    expect((await CampaignModel.findById(campaignId).lean())!.state).to.equal('tipped');
+    // Idempotent: announcing again adds nothing.
+    const again = await announceTippingOnPosts(
+      { pageId: t.pageId, now: new Date(), config: t.config },
+      campaignId,
+    );
+    expect(again).to.deep.equal({ posts: 1, created: 0 });
   });
 });
