@@ -27,6 +27,7 @@ import { t } from '../i18n/index.js';
 import { buttonTemplate, text, truncate, urlButton, type OutgoingMessage } from '../messenger/builders.js';
 import { enqueueMessages, type OutgoingItem } from '../messenger/outbox/enqueue.js';
 import { getProduct, localized, variantLabel, type ProductView } from './catalog.js';
+import { tierChangeAfterJoin } from './groupbuy-lifecycle.js';
 import { createOrder } from './orders.js';
 
 /**
@@ -633,6 +634,8 @@ export async function afterJoin(ctx: GroupBuyContext, result: JoinResult): Promi
   if (result.code === 'joined') {
     if (result.tippedNow) await announceTipping(ctx, result.campaignId);
     else if (result.state === 'tipped') await announceTippingTo(ctx, result.campaignId, [result.pledgeId]);
+    // A late join that moved the campaign into a cheaper tier: everyone hears the new price.
+    await tierChangeAfterJoin(ctx, result);
   }
   if ((result.code === 'joined' && result.filledNow) || result.code === 'waitlisted') {
     const c = await loadCampaign(ctx, result.campaignId);

@@ -1,5 +1,6 @@
 import { abandonedCartsJob } from './abandoned-carts.js';
 import { broadcastsJob } from './broadcasts.js';
+import { groupBuyJobs } from './groupbuy.js';
 import { inboxJanitorJob } from './inbox-janitor.js';
 import { outboxJanitorJob } from './outbox-janitor.js';
 import { privacyDeletionsJob } from './privacy-deletions.js';
@@ -24,5 +25,6 @@ export function createJobs(deps: JobDeps = {}): JobDefinition[] {
     privacyDeletionsJob(),
     abandonedCartsJob(),
     broadcastsJob(),
+    ...groupBuyJobs(),
   ];
 }
