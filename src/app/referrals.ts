@@ -234,8 +234,6 @@ export async function setRewardConfig(
   for (const spec of [input.referrer, input.friend ?? null]) {
     if (spec && !isValidRewardSpec(spec)) return { ok: false, code: 'invalid_reward' };
   }
-  if (input.trigger === 'tipped' && scope === PAGE_SCOPE && input.referrer?.kind === 'percent')
-    return { ok: false, code: 'invalid_reward' };
   const before = await getRewardConfig(ctx.pageId, scope);
   const stored = (s: RewardSpec | null) =>
     s === null
