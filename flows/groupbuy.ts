@@ -1,4 +1,5 @@
 import { getProduct, localized, variantLabel, type ProductView } from '../src/app/catalog.js';
+import { socialProofFor, withProof } from '../src/app/social-proof.js';
 import {
   afterJoin,
   campaignProgress,
@@ -111,12 +112,17 @@ function priceText(turn: Turn, c: CampaignView, p: Progress): string {
     : turn.t('groupbuy.price_now', { price: price(turn, c, p.unitPrice) });
 }
 
-function campaignCard(turn: Turn, c: CampaignView, product: ProductView | undefined): CarouselElementInput {
+function campaignCard(
+  turn: Turn,
+  c: CampaignView,
+  product: ProductView | undefined,
+  proof: string | null = null,
+): CarouselElementInput {
   const p = campaignProgress(turn, c);
   const image = absoluteUrl(turn, product?.images[0]);
   return {
     title: truncate(campaignTitle(c, turn.locale, product), 80),
-    subtitle: truncate(`${progressText(turn, p)}\n${priceText(turn, c, p)}`, 80),
+    subtitle: withProof(`${progressText(turn, p)}\n${priceText(turn, c, p)}`, proof),
     ...(image ? { imageUrl: image } : {}),
     buttons: [
       postback(turn.t('groupbuy.join'), GROUPBUY_PAYLOADS.join(c.id)),
@@ -148,7 +154,10 @@ export async function showGroupBuys(turn: Turn, intro?: string): Promise<void> {
   }
   turn.say(text(intro ?? turn.t('groupbuy.intro')));
   const cards: CarouselElementInput[] = [];
-  for (const c of campaigns) cards.push(campaignCard(turn, c, await getProduct(turn, c.productSku)));
+  for (const c of campaigns) {
+    const proof = (await socialProofFor(turn, c.productSku, turn.locale)).text; // true social proof of the product
+    cards.push(campaignCard(turn, c, await getProduct(turn, c.productSku), proof));
+  }
   turn.say(carousel(cards));
   turn.say(navigation(turn, turn.t('groupbuy.title')));
 }

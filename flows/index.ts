@@ -1,6 +1,7 @@
 import { FlowRouter } from '../src/messenger/flow-router.js';
 import { registerBroadcastFlow } from './broadcast.js';
 import { registerCheckoutFlow } from './checkout.js';
+import { registerCodesignFlow } from './codesign.js';
 import { registerCommentsFlow } from './comments.js';
 import { registerGroupBuyFlow } from './groupbuy.js';
 import { registerOrdersFlow } from './orders.js';
@@ -15,6 +16,7 @@ export function createFlows(): FlowRouter {
   registerPrivacyFlow(router); // "cancella i miei dati" / "delete my data": before every other flow
   registerCheckoutFlow(router); // the cart's Checkout button lands here
   registerOrdersFlow(router);
+  registerCodesignFlow(router); // votes on proposals, buyers' feedback (its free text before the shop's); before the start flow
   registerShopFlow(router); // before the start flow, which owns the fallback
   registerBroadcastFlow(router); // STOP and broadcast taps; before the start flow
   registerGroupBuyFlow(router); // group buys; before the start flow

@@ -11,6 +11,7 @@ import {
   type ProductView,
 } from '../src/app/catalog.js';
 import { addToCart } from '../src/app/cart.js';
+import { socialProofFor, withProof } from '../src/app/social-proof.js';
 import { formatMoney } from '../src/domain/money.js';
 import { buildPayload, containsPhrase, normalizeText } from '../src/domain/text-match.js';
 import {
@@ -73,7 +74,7 @@ function inStock(product: ProductView) {
   return product.variants.filter((v) => v.stock > 0);
 }
 
-function productCard(turn: Turn, product: ProductView): CarouselElementInput {
+function productCard(turn: Turn, product: ProductView, proof: string | null = null): CarouselElementInput {
   const soldOut = inStock(product).length === 0;
   const subtitle = [priceLabel(turn, product), soldOut ? turn.t('shop.sold_out_short') : '']
     .filter(Boolean)
@@ -81,13 +82,20 @@ function productCard(turn: Turn, product: ProductView): CarouselElementInput {
   const image = absoluteUrl(turn, product.images[0]);
   return {
     title: truncate(localized(product.title, turn.locale), 80),
-    subtitle: truncate(subtitle, 80),
+    subtitle: withProof(subtitle, proof),
     ...(image ? { imageUrl: image } : {}),
     buttons: [
       postback(turn.t('shop.choose'), SHOP_PAYLOADS.product(product.sku)),
       postback(turn.t('shop.details'), SHOP_PAYLOADS.details(product.sku)),
     ],
   };
+}
+
+/** Cards with true social proof (ratings of verified buyers, buyers, a quote) under the price. */
+async function productCards(turn: Turn, products: readonly ProductView[]): Promise<CarouselElementInput[]> {
+  return Promise.all(
+    products.map(async (p) => productCard(turn, p, (await socialProofFor(turn, p.sku, turn.locale)).text)),
+  );
 }
 
 export async function showCategories(turn: Turn): Promise<void> {
@@ -117,7 +125,7 @@ export async function showCategory(turn: Turn, slug: string, after?: string): Pr
     const last = shown[shown.length - 1]!;
     turn.say(
       carousel([
-        ...shown.map((p) => productCard(turn, p)),
+        ...(await productCards(turn, shown)),
         {
           title: turn.t('shop.more_title'),
           subtitle: turn.t('shop.more_subtitle'),
@@ -127,12 +135,12 @@ export async function showCategory(turn: Turn, slug: string, after?: string): Pr
     );
     return;
   }
-  turn.say(carousel(page.items.map((p) => productCard(turn, p))));
+  turn.say(carousel(await productCards(turn, page.items)));
 }
 
-function showResults(turn: Turn, products: readonly ProductView[]): void {
+async function showResults(turn: Turn, products: readonly ProductView[]): Promise<void> {
   turn.say(text(turn.t('shop.search_results', { count: products.length })));
-  turn.say(carousel(products.slice(0, CAROUSEL_MAX).map((p) => productCard(turn, p))));
+  turn.say(carousel(await productCards(turn, products.slice(0, CAROUSEL_MAX))));
 }
 
 async function chooseProduct(turn: Turn, sku: string): Promise<void> {
@@ -285,7 +293,7 @@ export async function handleShopText(turn: Turn): Promise<boolean> {
   const found = await searchProducts(turn, typed, { limit: CAROUSEL_MAX });
   if (found.length === 0) return false;
   discloseIfNew(turn);
-  showResults(turn, found);
+  await showResults(turn, found);
   return true;
 }
 
@@ -298,7 +306,7 @@ async function search(turn: Turn, query: string): Promise<void> {
   }
   const found = query ? await searchProducts(turn, query, { limit: CAROUSEL_MAX }) : [];
   if (found.length > 0) {
-    showResults(turn, found);
+    await showResults(turn, found);
     return;
   }
   turn.say(

@@ -32,6 +32,7 @@ export function mainMenu(turn: Turn): void {
                 : PAYLOADS.comingSoon(f),
       })),
       { title: turn.t('shop.orders.menu'), payload: buildPayload('orders') },
+      { title: turn.t('codesign.menu'), payload: buildPayload('cd') },
       { title: turn.t('menu.help'), payload: PAYLOADS.help },
       { title: turn.t('menu.human'), payload: PAYLOADS.human },
       {

@@ -17,7 +17,9 @@ import { meRoutes } from './resources/me.js';
 import { orderRoutes } from './resources/orders.js';
 import { outboxRoutes } from './resources/outbox.js';
 import { productRoutes } from './resources/products.js';
+import { proposalRoutes } from './resources/proposals.js';
 import { referralRoutes } from './resources/referrals.js';
+import { reviewRoutes } from './resources/reviews.js';
 import { segmentRoutes } from './resources/segments.js';
 import { sessionRoutes } from './resources/session.js';
 import { tokenRoutes } from './resources/tokens.js';
@@ -51,6 +53,8 @@ export function adminRoutes(deps: { limiters: Limiters; config: Config; mountPat
     ...commentRoutes,
     ...productRoutes,
     ...orderRoutes,
+    ...proposalRoutes,
+    ...reviewRoutes,
     ...segmentRoutes,
     ...broadcastRoutes,
     ...referralRoutes,

@@ -1,5 +1,6 @@
 import { abandonedCartsJob } from './abandoned-carts.js';
 import { broadcastsJob } from './broadcasts.js';
+import { feedbackRequestsJob, proposalsJob } from './codesign.js';
 import { groupBuyJobs } from './groupbuy.js';
 import { inboxJanitorJob } from './inbox-janitor.js';
 import { outboxJanitorJob } from './outbox-janitor.js';
@@ -25,6 +26,8 @@ export function createJobs(deps: JobDeps = {}): JobDefinition[] {
     privacyDeletionsJob(),
     abandonedCartsJob(),
     broadcastsJob(),
+    proposalsJob(),
+    feedbackRequestsJob(),
     ...groupBuyJobs(),
   ];
 }
