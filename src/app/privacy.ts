@@ -8,6 +8,7 @@ import { InboxEventModel } from '../db/models/inbox-event.js';
 import { OutboxMessageModel } from '../db/models/outbox-message.js';
 import type { Logger } from '../log.js';
 import { recordAudit } from './audit.js';
+import { eraseCommentsOf } from '../comments/service.js';
 import { escapeRegex, forgetFan } from './fans.js';
 
 /**
@@ -43,6 +44,8 @@ export interface ErasureReport {
   readonly dialogState: number;
   readonly orders: number;
   readonly pledges: number;
+  /** Comments the fan wrote (known once they tapped a private reply): text and author removed. */
+  readonly comments: number;
 }
 
 /** What an erased inbox event holds instead of the raw webhook event (valid JSON: a retry skips it). */
@@ -116,6 +119,8 @@ export async function eraseFan(
   const anon = anonymousId(ctx.secret, pageId, psid);
   const orders = await anonymiseIn('orders', pageId, psid, anon, ctx.now);
   const pledges = await anonymiseIn('pledges', pageId, psid, anon, ctx.now);
+  const comments = await eraseCommentsOf(pageId, psid);
+  await anonymiseIn('comments', pageId, psid, anon, ctx.now);
 
   const inbox = await InboxEventModel.collection.updateMany(
     { pageId, queueKey: `fan:${psid}`, payload: { $ne: ERASED_INBOX_PAYLOAD } },
@@ -133,6 +138,7 @@ export async function eraseFan(
     dialogState: dialog.deletedCount,
     orders,
     pledges,
+    comments,
   };
   await recordAudit(
     { pageId, now: ctx.now, actor: { kind: 'system', id: `privacy:${reason}` } },
