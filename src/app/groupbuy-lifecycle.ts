@@ -42,6 +42,12 @@ const PAGE = 200;
 const FINISH_WINDOW_MS = 30 * 24 * HOUR;
 /** Reminders before the deadline when the campaign does not say otherwise: 24 h and 3 h. */
 export const DEFAULT_REMINDER_OFFSETS_MS: readonly number[] = [24 * HOUR, 3 * HOUR];
+/**
+ * The safety net compares a tipped campaign's queued tipping messages with its participants only this
+ * long after tipping: well inside the outbox retention (30 days), so an expired record can never look
+ * like a missing message and be sent again. A crash mid-announcement is caught within minutes.
+ */
+const REANNOUNCE_WINDOW_MS = 7 * 24 * HOUR;
 const PAID_STATES: OrderState[] = ['paid', 'shipped', 'delivered'];
 
 type LeanCampaign = Partial<CampaignDoc> & { _id: Types.ObjectId };
@@ -306,13 +312,15 @@ export async function tipSafetyNet(ctx: GroupBuyContext): Promise<SafetyNetResul
   const live = await CampaignModel.find({ pageId: String(ctx.pageId), state: 'tipped' }).lean<
     LeanCampaign[]
   >();
+  const recent = ctx.now.getTime() - REANNOUNCE_WINDOW_MS;
   for (const doc of live) {
     const c = toCampaignView(doc);
     const participants = await PledgeModel.countDocuments({
       campaignId: oid(c.id),
       state: { $in: ['active', 'converted'] },
     });
-    if ((await tippingMessagesQueued(ctx, c.id)) < participants) {
+    const tippedRecently = (c.tippedAt?.getTime() ?? 0) >= recent;
+    if (tippedRecently && (await tippingMessagesQueued(ctx, c.id)) < participants) {
       reannounced += 1;
       announced += (await announceTipping(ctx, c.id)).created;
     }
