@@ -1,3 +1,4 @@
+import { handleVoteComment } from '../app/proposals.js';
 import type { Config, Locale } from '../config/index.js';
 import { getProduct, type ProductView } from '../app/catalog.js';
 import { getCampaign, type CampaignView } from '../app/groupbuy.js';
@@ -292,7 +293,19 @@ export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
       // An edit of a comment never seen (made before the bot was installed): its first answer.
     }
     const context = await postContext(pageId, c.postId, c.postMessage);
-    if (!context) return 'skipped'; // a post about nothing the bot sells: nothing stored (personal data)
+    if (!context) {
+      // Not a shop or campaign post: it may be a co-design proposal, where a comment naming an option
+      // is a vote (confirmed by the fan in the private reply, keyed like every private reply).
+      const vote = await handleVoteComment(
+        { pageId, now: deps.now(), config: deps.config, log },
+        { commentId: c.commentId, postId: c.postId, message: c.message, fromId: c.fromId },
+      );
+      if (vote === 'queued') {
+        deps.onQueued?.();
+        return 'done';
+      }
+      return 'skipped'; // a post about nothing the bot sells: nothing stored (personal data)
+    }
     const { resolved, target, campaignId, settings } = context;
     const extraJoin = resolved.keywords.length > 0 ? { join: [...resolved.keywords] } : {};
     const keywords = {

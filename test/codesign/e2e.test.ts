@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { createProposal, publishProposal } from '../../src/app/proposals.js';
-import { messagingBody, postbackEvent } from '../../src/dev/webhook-payloads.js';
+import { createProposal, linkProposalPost, publishProposal } from '../../src/app/proposals.js';
+import { changesBody, commentChange, messagingBody, postbackEvent } from '../../src/dev/webhook-payloads.js';
 import { VoteModel } from '../../src/db/models/vote.js';
 import { startTestApp, waitFor, type TestApp } from '../support/app.js';
 
@@ -93,5 +93,63 @@ describe('co-design: a vote through the webhook (end to end)', function () {
     const [noted] = await tap(psid, `cd.notify:v1:${created.proposal.id}`);
     expect(noted!.message.text).to.contain('Nero');
     expect((await VoteModel.findOne({ psid }).lean())!.notifyWhenMade).to.equal(true);
+  });
+  it('a comment naming an option under a linked post gets one private reply; confirming counts the vote once', async () => {
+    const now = new Date();
+    const created = await createProposal(
+      { pageId: t.pageId, now, config: t.config },
+      {
+        code: 'E2ECMT',
+        kind: 'choice',
+        options: [
+          { id: 'verde', texts: { it: 'Verde', en: 'Green' } },
+          { id: 'rosso', texts: { it: 'Rosso', en: 'Red' } },
+        ],
+        texts: {
+          it: { title: 'Quale colore?', description: '' },
+          en: { title: 'Which colour?', description: '' },
+        },
+        deadline: new Date(now.getTime() + 48 * 3_600_000),
+        threshold: 100,
+        onDecision: 'draft_campaign',
+        campaignTemplate: {
+          minQuantity: 10,
+          maxQuantity: null,
+          tiers: [{ fromQuantity: 0, unitPrice: 3990 }],
+          deadlineOffsetHours: 72,
+          perFanLimit: 2,
+        },
+      },
+    );
+    if (!created.ok) throw new Error(JSON.stringify(created));
+    await publishProposal({ pageId: t.pageId, now, config: t.config }, created.proposal.id);
+    const postId = `${t.pageId}_555`;
+    await linkProposalPost({ pageId: t.pageId, now, config: t.config }, created.proposal.id, postId);
+    const psid = '4100000000000009';
+    const commentId = `${postId}_1`;
+    t.fakeGraph.noteComment(t.pageId, { commentId, postId, fromId: '9009', createdTime: now, psid });
+    const change = commentChange({
+      pageId: t.pageId,
+      verb: 'add',
+      commentId,
+      postId,
+      message: 'Io voto il VERDE!!',
+      from: { id: '9009', name: 'Anna' },
+    });
+    expect((await t.post(changesBody(t.pageId, change))).status).to.equal(200);
+    const [privateReply] = (await waitFor(() => {
+      const m = t.fakeGraph.messagesTo(psid);
+      return m.length >= 1 && m;
+    })) as unknown as Sent[];
+    expect(JSON.stringify(privateReply)).to.contain(`cd.cvote:v1:${commentId}`);
+    // A redelivery of the same comment changes nothing.
+    expect((await t.post(changesBody(t.pageId, change))).status).to.equal(200);
+    await tap(psid, `cd.cvote:v1:${commentId}`);
+    await tap(psid, `cd.cvote:v1:${commentId}`);
+    expect(t.fakeGraph.messages.filter((m) => m.commentId === commentId)).to.have.length(1);
+    const votes = await VoteModel.find({ psid }).lean();
+    expect(votes).to.have.length(1);
+    expect(votes[0]!.optionId).to.equal('verde');
+    expect(votes[0]!.source).to.equal('comment');
   });
 });
