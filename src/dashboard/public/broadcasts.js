@@ -75,10 +75,11 @@ export async function render(root, params, ctx) {
           REACH_KEYS,
         ),
       ),
-      Object.keys(r.forPurpose.skipped).length
+      Object.values(r.forPurpose.skipped).some((v) => Number(v) > 0)
         ? h('p', {
             class: 'muted',
             text: `${t('reach.skipped')}: ${Object.entries(r.forPurpose.skipped)
+              .filter(([, v]) => Number(v) > 0)
               .map(([k, v]) => `${t(`skip.${k}`, {}, k)} ${v}`)
               .join(', ')}`,
           })

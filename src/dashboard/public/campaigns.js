@@ -640,7 +640,9 @@ async function renderOne(root, id, ctx) {
   async function refresh() {
     seen = await api('GET', `/campaigns/${encodeURIComponent(id)}/inspect?limit=100`);
     const stateChanged = seen.campaign.state !== c.state;
+    const pledgesChanged = seen.campaign.pledgeCount !== c.pledgeCount;
     c = seen.campaign;
+    if (pledgesChanged) void drawFunnel().catch(() => undefined);
     bar.update(c);
     drawFigures();
     drawPledges();

@@ -1,8 +1,8 @@
 // Referral leaders: shown when the admin API has a leaders endpoint (the referrals feature adds it).
-import { api, endpoints } from './api.js';
+import { api, endpoints, has } from './api.js';
 import { fill, h, table } from './dom.js';
 import { t } from './i18n.js';
-import { errorText, num } from './ui.js';
+import { card, errorText, num } from './ui.js';
 
 /** The leaders endpoints the API offers: `perCampaign` has one path parameter, `page` none. */
 async function leaderPaths() {
@@ -45,6 +45,18 @@ export async function leadersSection(el, campaignId) {
   }
   const body = await api('GET', perCampaign.replace(/\{\w+\}/, encodeURIComponent(campaignId)));
   fill(el, leadersTable(rowsOf(body)));
+  if (await has('GET /referrals/campaigns/{id}/reach')) {
+    const r = await api('GET', `/referrals/campaigns/${encodeURIComponent(campaignId)}/reach`);
+    el.append(
+      h(
+        'div',
+        { class: 'cards referral-reach' },
+        ['referrers', 'invitees', 'secondLevel', 'arrivedThroughCampaignLinks', 'conversions'].map((k) =>
+          card(t(`referrals.reach.${k}`), Number(r[k] ?? 0)),
+        ),
+      ),
+    );
+  }
 }
 
 /** @param {HTMLElement} root */
