@@ -63,12 +63,20 @@ export function subjectHash(secret: string, pageId: string, id: string): string 
 }
 
 /** Collections owned by other features; erased through the driver so this file does not import them. */
-async function anonymiseIn(collection: string, pageId: string, psid: string, anon: string, now: Date) {
+async function anonymiseIn(
+  collection: string,
+  pageId: string,
+  psid: string,
+  anon: string,
+  now: Date,
+  field = 'psid',
+  alsoSet: Record<string, unknown> = {},
+) {
   const db = mongoose.connection.db;
   if (!db) throw new Error('database not connected');
   const res = await db
     .collection(collection)
-    .updateMany({ pageId, psid }, { $set: { psid: anon, erasedAt: now } });
+    .updateMany({ pageId, [field]: psid }, { $set: { [field]: anon, erasedAt: now, ...alsoSet } });
   return res.modifiedCount;
 }
 
@@ -121,6 +129,16 @@ export async function eraseFan(
   const pledges = await anonymiseIn('pledges', pageId, psid, anon, ctx.now);
   const comments = await eraseCommentsOf(pageId, psid);
   await anonymiseIn('comments', pageId, psid, anon, ctx.now);
+  // Votes, ratings and referrals keep counting (tallies, averages, leaders) under an opaque id; the
+  // words a fan wrote in a review go with them.
+  await anonymiseIn('votes', pageId, psid, anon, ctx.now);
+  await anonymiseIn('comment_votes', pageId, psid, anon, ctx.now);
+  await anonymiseIn('reviews', pageId, psid, anon, ctx.now, 'psid', { text: '', showName: false });
+  await anonymiseIn('feedback_requests', pageId, psid, anon, ctx.now);
+  await anonymiseIn('referrals', pageId, psid, anon, ctx.now, 'inviteePsid');
+  await anonymiseIn('referrals', pageId, psid, anon, ctx.now, 'referrerPsid');
+  await anonymiseIn('referral_codes', pageId, psid, anon, ctx.now);
+  await anonymiseIn('ledger', pageId, psid, anon, ctx.now);
 
   const inbox = await InboxEventModel.collection.updateMany(
     { pageId, queueKey: `fan:${psid}`, payload: { $ne: ERASED_INBOX_PAYLOAD } },

@@ -64,6 +64,24 @@ describe('eraseFan and pending deletion requests', () => {
     await raw.collection('orders').insertMany([order('DL-1', psid), order('DL-2', 'someone-else')]);
     await raw.collection('pledges').insertOne({ pageId, psid, campaignId: 'c1', quantity: 1 });
     await raw.collection('checkout_quotes').insertOne({ pageId, psid, cartId: 'x' });
+    await raw.collection('votes').insertOne({ pageId, psid, proposalId: 'p1', optionId: 'blu' });
+    await raw
+      .collection('reviews')
+      .insertOne({
+        pageId,
+        psid,
+        orderId: 'o1',
+        productSku: 'S',
+        stars: 4,
+        text: 'Anna loves it',
+        showName: true,
+      });
+    await raw
+      .collection('referrals')
+      .insertOne({ pageId, inviteePsid: 'friend', referrerPsid: psid, scope: 'page' });
+    await raw
+      .collection('ledger')
+      .insertOne({ pageId, psid, kind: 'earn', amount: 500, idempotencyKey: 'k1' });
   }
 
   it('anonymises orders and pledges (counts kept), cancels unsent messages, keeps the named one, and is idempotent', async () => {
@@ -82,6 +100,17 @@ describe('eraseFan and pending deletion requests', () => {
     expect(await raw.collection('orders').countDocuments({ psid: anon })).to.equal(1);
     expect(await raw.collection('orders').countDocuments({ psid: 'someone-else' })).to.equal(1);
     expect(await raw.collection('pledges').countDocuments({ psid: anon })).to.equal(1);
+    expect(await raw.collection('votes').countDocuments({ psid: anon, optionId: 'blu' })).to.equal(1);
+    const review = await raw.collection('reviews').findOne({ psid: anon });
+    expect(review).to.deep.include({ stars: 4, text: '', showName: false });
+    expect(await raw.collection('referrals').countDocuments({ referrerPsid: anon })).to.equal(1);
+    expect(await raw.collection('ledger').countDocuments({ psid: anon, amount: 500 })).to.equal(1);
+    for (const name of ['votes', 'reviews', 'referrals', 'ledger']) {
+      const leftovers = await raw
+        .collection(name)
+        .countDocuments({ $or: [{ psid }, { referrerPsid: psid }] });
+      expect(leftovers, name).to.equal(0);
+    }
     const out = Object.fromEntries(
       (await OutboxMessageModel.collection.find({}).toArray()).map((m) => [m.idempotencyKey, m]),
     );
