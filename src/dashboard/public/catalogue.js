@@ -153,12 +153,7 @@ function importPanel(reload) {
               progress.value = 100;
               showReport(report, r);
               if (!r.dryRun) await reload();
-              return t('catalogue.imported', {
-                created: r.created,
-                updated: r.updated,
-                unchanged: r.unchanged,
-                rejected: r.rejected,
-              });
+              return r.rejected > 0 ? t('catalogue.seeReport') : t('common.done'); // the figures are in the report
             } finally {
               progress.hidden = true;
             }

@@ -301,6 +301,7 @@ export const MESSAGES = {
     'catalogue.imported':
       'Creati {{created}}, aggiornati {{updated}}, invariati {{unchanged}}, scartati {{rejected}}.',
     'catalogue.tooBig': 'Il file supera {{max}} caratteri: usa npm run catalog:import.',
+    'catalogue.seeReport': 'Importazione finita: alcune righe hanno problemi, vedi sotto.',
     'catalogue.line': 'Riga',
     'catalogue.reasons': 'Problemi',
     'catalogue.truncated': 'Elenco dei problemi troncato.',
@@ -659,6 +660,7 @@ export const MESSAGES = {
     'catalogue.imported':
       'Created {{created}}, updated {{updated}}, unchanged {{unchanged}}, rejected {{rejected}}.',
     'catalogue.tooBig': 'The file is over {{max}} characters: use npm run catalog:import.',
+    'catalogue.seeReport': 'Import finished: some lines have problems, see below.',
     'catalogue.line': 'Line',
     'catalogue.reasons': 'Problems',
     'catalogue.truncated': 'The list of problems was cut short.',
