@@ -964,8 +964,9 @@ export async function queueBroadcast(
   const batchSize = rt.batchSize ?? 500;
   const maxBacklog = rt.maxBacklog ?? 1000;
   const shouldContinue = opts.shouldContinue ?? (async () => true);
-  let doc = (await BroadcastModel.collection.findOne({ _id })) as BroadcastDoc | null;
-  if (!doc || doc.state !== 'sending') return 'not_sending';
+  const found = (await BroadcastModel.collection.findOne({ _id })) as BroadcastDoc | null;
+  if (!found || found.state !== 'sending') return 'not_sending';
+  const doc = found;
   if (doc.cursor?.queueingDoneAt) return 'done';
   const startNow = rt.now();
   const definition = segmentDefinitionSchema.parse(JSON.parse(doc.segmentDefinition));
@@ -977,7 +978,7 @@ export async function queueBroadcast(
   const cap = purpose === 'promotion' ? capOf(doc) : null;
   const messages = new Map<string, OutgoingMessage>();
   const messageFor = (locale: string | null | undefined): OutgoingMessage => {
-    const content = contentFor(doc!.contents, locale);
+    const content = contentFor(doc.contents, locale);
     let m = messages.get(content.locale);
     if (!m) {
       m = buildBroadcastMessage(id, content);
@@ -1031,7 +1032,7 @@ export async function queueBroadcast(
         continue;
       }
       items.push({
-        pageId: doc!.pageId,
+        pageId: doc.pageId,
         idempotencyKey: `bc:${id}:${fan.psid}`,
         kind: 'message',
         recipient: { psid: fan.psid },
