@@ -48,7 +48,7 @@ describe('broadcast delivery through the real app', function () {
       profileFetchedAt: at,
       firstInteractionAt: at,
       lastInteractionAt: at,
-      tags: o.tags ?? [],
+      tags: [...(o.tags ?? []), 'bc-test'],
       interests: [],
       reachable: o.reachable ?? true,
       marketingOptOut: o.optOut ?? false,
@@ -70,7 +70,7 @@ describe('broadcast delivery through the real app', function () {
         firstInteractionAt: at,
         lastInteractionAt: at,
         profileFetchedAt: at,
-        tags: [],
+        tags: ['bc-test'],
         interests: [],
         reachable: true,
         marketingOptOut: false,
@@ -89,7 +89,8 @@ describe('broadcast delivery through the real app', function () {
         { locale: 'it', text: 'Nuova collezione: 20 capi in anteprima' },
         { locale: 'en', text: 'New collection: 20 pieces, early access' },
       ],
-      segment: { definition: { rules: [] } },
+      // Only this test's fans (simulator mode may seed demo fans).
+      segment: { definition: { rules: [{ type: 'tags', any: ['bc-test'] }] } },
       ...extra,
     });
     if (!res.ok) throw new Error(JSON.stringify(res));
@@ -195,7 +196,7 @@ describe('broadcast delivery through the real app', function () {
     await addFan('a', { hoursAgo: 1 });
     await addFan('b', { hoursAgo: 1 });
     const first = await create({ segment: { definition: { rules: [{ type: 'tags', any: ['vip'] }] } } });
-    await FanModel.collection.updateOne({ psid: 'a' }, { $set: { tags: ['vip'] } });
+    await FanModel.collection.updateOne({ psid: 'a' }, { $set: { tags: ['vip', 'bc-test'] } });
     await startBroadcast(ctx(), first.id);
     await waitDone(first.id);
     const second = await create();
