@@ -57,6 +57,9 @@ const outboxMessageSchema = new Schema(
     },
     createdAt: { type: Date, required: true },
     sentAt: { type: Date },
+    /** From the fan's delivery and read receipts (watermarks), for per-broadcast counts. */
+    deliveredAt: { type: Date },
+    readAt: { type: Date },
     expiresAt: { type: Date },
   },
   { minimize: false },
