@@ -1,3 +1,4 @@
+import { mapLimit } from '../shared/map-limit.js';
 import { Types } from 'mongoose';
 import type { Config, Locale } from '../config/index.js';
 import { CampaignModel, type CampaignDoc } from '../db/models/campaign.js';
@@ -1049,19 +1050,23 @@ async function notify(
   );
   const product = await getProduct(ctx, c.productSku);
   const purpose: MessagingPurpose = 'groupbuy_update';
-  const items: OutgoingItem[] = [];
-  for (const p of views) {
-    const locale = locales.get(p.psid) ?? ctx.config.defaultLocale;
-    items.push({
-      pageId: String(ctx.pageId),
-      idempotencyKey: `gb:${c.id}:${p.psid}:${keySuffix(p)}`,
-      kind: 'message',
-      recipient: { psid: p.psid },
-      purpose,
-      body: (await noticeBody(ctx, c, product, p, event, locale)) as unknown as Record<string, unknown>,
-      origin: { type: 'groupbuy', id: c.id },
-    });
-  }
+  // Each body may create the fan's order (one conditional write each): a few at a time, not one by one.
+  const items: OutgoingItem[] = await mapLimit(views, 16, async (p) => ({
+    pageId: String(ctx.pageId),
+    idempotencyKey: `gb:${c.id}:${p.psid}:${keySuffix(p)}`,
+    kind: 'message' as const,
+    recipient: { psid: p.psid },
+    purpose,
+    body: (await noticeBody(
+      ctx,
+      c,
+      product,
+      p,
+      event,
+      locales.get(p.psid) ?? ctx.config.defaultLocale,
+    )) as unknown as Record<string, unknown>,
+    origin: { type: 'groupbuy', id: c.id },
+  }));
   return enqueueMessages(items, ctx.now);
 }
 
