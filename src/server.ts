@@ -1,3 +1,4 @@
+import { registerTippingEffects } from './app/tipping-hooks.js';
 import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
@@ -62,6 +63,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
   const { log } = opts;
   let config = opts.config;
   const now = opts.now ?? (() => new Date());
+  registerTippingEffects();
   const web = config.role === 'web' || config.role === 'all';
   const worker = config.role === 'worker' || config.role === 'all';
 

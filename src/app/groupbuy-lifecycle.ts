@@ -20,6 +20,7 @@ import {
   PENDING_STALE_MS,
   promoteWaitlist,
   reconcileCampaignCounts,
+  runTippedHooks,
   toCampaignView,
   type CampaignView,
   type GroupBuyContext,
@@ -169,6 +170,7 @@ export async function closeDueCampaigns(ctx: GroupBuyContext): Promise<CloseResu
       // Everyone pays the best tier reached by the close.
       await applyTierChange(ctx, fresh.id);
       await announceTipping(ctx, fresh.id);
+      await runTippedHooks(ctx, fresh.id);
       const res = await CampaignModel.updateOne(
         { _id: oid(fresh.id), state: 'tipped', deadline: { $lte: ctx.now } },
         { $set: { state: 'closed', closedAt: ctx.now }, $inc: { version: 1 } },
@@ -307,6 +309,7 @@ export async function tipSafetyNet(ctx: GroupBuyContext): Promise<SafetyNetResul
     if (await tipCampaign(ctx, c)) {
       tipped += 1;
       announced += (await announceTipping(ctx, c.id)).created;
+      await runTippedHooks(ctx, c.id);
     }
   }
   const live = await CampaignModel.find({ pageId: String(ctx.pageId), state: 'tipped' }).lean<
@@ -323,6 +326,7 @@ export async function tipSafetyNet(ctx: GroupBuyContext): Promise<SafetyNetResul
     if (tippedRecently && (await tippingMessagesQueued(ctx, c.id)) < participants) {
       reannounced += 1;
       announced += (await announceTipping(ctx, c.id)).created;
+      await runTippedHooks(ctx, c.id);
     }
     repriced += (await applyTierChange(ctx, c.id)).repriced;
   }

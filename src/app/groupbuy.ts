@@ -625,6 +625,22 @@ async function completeJoin(
   return result;
 }
 
+/** Something another feature does when a campaign tips (a public update on its posts, referral rewards). */
+export type TippedHook = (ctx: GroupBuyContext, campaignId: string) => Promise<unknown>;
+const tippedHooks = new Set<TippedHook>();
+
+/**
+ * Features that react to a tipping register here from the composition root, so group buys need not
+ * know them. Every hook must be idempotent: the safety-net job runs them again.
+ */
+export function registerTippedHook(hook: TippedHook): void {
+  tippedHooks.add(hook);
+}
+
+export async function runTippedHooks(ctx: GroupBuyContext, campaignId: string): Promise<void> {
+  for (const hook of tippedHooks) await hook(ctx, campaignId);
+}
+
 /**
  * What follows a join, once the fan has had their reply: the tipping announcement (to everyone when
  * this join tipped it; to this fan alone when it had tipped before), and the next batch when this join
@@ -633,8 +649,10 @@ async function completeJoin(
 export async function afterJoin(ctx: GroupBuyContext, result: JoinResult): Promise<void> {
   if (!result.ok) return;
   if (result.code === 'joined') {
-    if (result.tippedNow) await announceTipping(ctx, result.campaignId);
-    else if (result.state === 'tipped') await announceTippingTo(ctx, result.campaignId, [result.pledgeId]);
+    if (result.tippedNow) {
+      await announceTipping(ctx, result.campaignId);
+      await runTippedHooks(ctx, result.campaignId);
+    } else if (result.state === 'tipped') await announceTippingTo(ctx, result.campaignId, [result.pledgeId]);
     // A late join that moved the campaign into a cheaper tier: everyone hears the new price.
     await tierChangeAfterJoin(ctx, result);
   }
