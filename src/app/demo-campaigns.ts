@@ -1,4 +1,3 @@
-import { FanModel } from '../db/models/fan.js';
 import { CampaignModel } from '../db/models/campaign.js';
 import { PagePostModel } from '../db/models/page-post.js';
 import { getProduct } from './catalog.js';
@@ -157,30 +156,6 @@ export async function loadDemoCampaignsIfEmpty(
     paymentUrlTemplate: undefined,
     defaultLocale: 'it',
   };
-  // The demo pledgers are real documents (so counts stay true) but nobody in Messenger: their fan
-  // records say so, and the outbox refuses their announcements as unreachable instead of calling Meta.
-  await FanModel.bulkWrite(
-    DEMO_PLEDGER_PSIDS.map((psid, i) => ({
-      updateOne: {
-        filter: { pageId: String(pageId), psid },
-        update: {
-          $setOnInsert: {
-            pageId: String(pageId),
-            psid,
-            firstName: `Demo ${i + 1}`,
-            locale: 'it',
-            firstInteractionAt: now,
-            lastInteractionAt: now,
-            reachable: false,
-            unreachableAt: now,
-            unreachableReason: 'demo_data',
-            tags: ['demo'],
-          },
-        },
-        upsert: true,
-      },
-    })),
-  );
   let campaigns = 0;
   let pledges = 0;
   for (const demo of demoCampaigns(now)) {
