@@ -4,7 +4,13 @@ import { errorCode, startHarness, type Harness } from './harness.js';
 
 /** Credentials, roles, CSRF, injection, validation and rate limits — the rules every endpoint shares. */
 
-const SAMPLE = { id: '0123456789abcdef01234567', psid: '1234567890', tag: 'vip' } as Record<string, string>;
+const SAMPLE = {
+  id: '0123456789abcdef01234567',
+  psid: '1234567890',
+  tag: 'vip',
+  postId: '100000000000001_42',
+  scope: 'campaign',
+} as Record<string, string>;
 const fill = (path: string) => path.replace(/\{(\w+)\}/g, (_m, name: string) => SAMPLE[name] ?? 'x');
 
 type Op = { method: string; path: string; role: string; security: unknown[] };
