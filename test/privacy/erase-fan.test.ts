@@ -65,17 +65,15 @@ describe('eraseFan and pending deletion requests', () => {
     await raw.collection('pledges').insertOne({ pageId, psid, campaignId: 'c1', quantity: 1 });
     await raw.collection('checkout_quotes').insertOne({ pageId, psid, cartId: 'x' });
     await raw.collection('votes').insertOne({ pageId, psid, proposalId: 'p1', optionId: 'blu' });
-    await raw
-      .collection('reviews')
-      .insertOne({
-        pageId,
-        psid,
-        orderId: 'o1',
-        productSku: 'S',
-        stars: 4,
-        text: 'Anna loves it',
-        showName: true,
-      });
+    await raw.collection('reviews').insertOne({
+      pageId,
+      psid,
+      orderId: 'o1',
+      productSku: 'S',
+      stars: 4,
+      text: 'Anna loves it',
+      showName: true,
+    });
     await raw
       .collection('referrals')
       .insertOne({ pageId, inviteePsid: 'friend', referrerPsid: psid, scope: 'page' });
