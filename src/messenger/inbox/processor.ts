@@ -5,6 +5,9 @@ import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
+/** Events of one queue fetched per query. */
+const DRAIN_BATCH = 16;
+
 export interface InboxItem {
   readonly id: string;
   readonly pageId: string;
@@ -107,30 +110,39 @@ export class InboxProcessor {
     let leaseRenewedAt = this.opts.now().getTime();
     try {
       while (this.loop.isRunning) {
-        const next = (await InboxEventModel.collection.findOne(
-          { queueKey, state: 'pending' },
-          { sort: { eventTime: 1, _id: 1 } },
-        )) as StoredEvent | null;
-        const now = this.opts.now();
-        // An event waiting for its retry blocks the later events of the same fan: order matters more.
-        if (!next || next.nextAttemptAt > now) return;
-        if (now.getTime() - leaseRenewedAt > leaseMs / 3) {
-          if (!(await renewLease(lease, this.holder, leaseMs, now))) return;
-          leaseRenewedAt = now.getTime();
+        // A few at a time: a fan's burst costs one query, and a lone event needs no second look.
+        const batch = (await InboxEventModel.collection
+          .find({ queueKey, state: 'pending' }, { sort: { eventTime: 1, _id: 1 }, limit: DRAIN_BATCH })
+          .toArray()) as unknown as StoredEvent[];
+        let allProcessed = true;
+        for (const next of batch) {
+          const now = this.opts.now();
+          // An event waiting for its retry blocks the later events of the same fan: order matters more.
+          if (next.nextAttemptAt > now || !this.loop.isRunning) return;
+          if (now.getTime() - leaseRenewedAt > leaseMs / 3) {
+            if (!(await renewLease(lease, this.holder, leaseMs, now))) return;
+            leaseRenewedAt = now.getTime();
+          }
+          // A failure reschedules (or parks) this event; look again before touching the next one.
+          if (!(await this.processOne(next))) {
+            allProcessed = false;
+            break;
+          }
         }
-        await this.processOne(next);
+        if (allProcessed && batch.length < DRAIN_BATCH) return;
       }
     } finally {
       await releaseLease(lease, this.holder).catch(() => undefined);
     }
   }
 
-  private async processOne(stored: StoredEvent): Promise<void> {
+  /** True when the event is finished (done or skipped); false when it failed and was rescheduled or parked. */
+  private async processOne(stored: StoredEvent): Promise<boolean> {
     const attempts = stored.attempts + 1;
     if (attempts > this.opts.maxAttempts) {
       // Counted before each try: an event that crashes the whole process still ends up parked.
       await this.recordFailure(stored, attempts - 1, new Error('the process died while handling this event'));
-      return;
+      return false;
     }
     await InboxEventModel.collection.updateOne({ _id: stored._id as never }, { $set: { attempts } });
     let outcome: InboxOutcome;
@@ -148,7 +160,7 @@ export class InboxProcessor {
       outcome = await this.opts.handle(item);
     } catch (error) {
       await this.recordFailure(stored, attempts, error);
-      return;
+      return false;
     }
     const now = this.opts.now();
     await InboxEventModel.collection.updateOne(
@@ -163,6 +175,7 @@ export class InboxProcessor {
         $unset: { lastError: '' },
       },
     );
+    return true;
   }
 
   private async recordFailure(stored: StoredEvent, attempts: number, error: unknown): Promise<void> {
