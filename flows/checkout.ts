@@ -126,13 +126,23 @@ async function confirm(turn: Turn, version: string): Promise<void> {
   const result = await confirmCheckout(checkoutContext(turn), turn.psid, version);
   if (result.ok) {
     const { order } = result;
+    // With invite credit spent: the subtotal and the credit line first, then the order with what is due.
+    const discountLines = order.discount
+      ? [
+          turn.t('shop.checkout.subtotal', { total: formatMoney(order.subtotal, turn.locale) }),
+          turn.t('shop.checkout.discount', { amount: formatMoney(order.discount.amount, turn.locale) }),
+        ]
+      : [];
     turn.say(
       buttonTemplate(
         truncate(
-          turn.t('shop.checkout.created', {
-            number: order.number,
-            total: formatMoney(order.total, turn.locale),
-          }),
+          [
+            ...discountLines,
+            turn.t('shop.checkout.created', {
+              number: order.number,
+              total: formatMoney(order.total, turn.locale),
+            }),
+          ].join('\n'),
           640,
         ),
         [

@@ -12,7 +12,15 @@ import { buttonTemplate, postback } from '../messenger/builders.js';
 import { enqueueMessages } from '../messenger/outbox/enqueue.js';
 import { viewCart } from './cart.js';
 import { decrementStock, findVariant, restoreStock, variantLabel, type LocalizedText } from './catalog.js';
-import { createOrder, findOrderByIdempotencyKey, type OrdersContext, type OrderView } from './orders.js';
+import { findEntry, refundSpend, spendableCredit, spendCredit, spendKey } from './ledger.js';
+import {
+  applyOrderDiscount,
+  createOrder,
+  findOrderByIdempotencyKey,
+  getOrder,
+  type OrdersContext,
+  type OrderView,
+} from './orders.js';
 
 /**
  * Checkout of the fan's cart, in two steps:
@@ -25,6 +33,8 @@ import { createOrder, findOrderByIdempotencyKey, type OrdersContext, type OrderV
  *    each line with the catalogue's conditional decrement; if one fails, give back the lines already
  *    taken; create the order; close the cart. The order's idempotency key is `cart:<id>:<version>`,
  *    so a retried turn (same inbox event, same payload) returns the same order.
+ * 3. The fan's invite credit in the order's currency pays for what it can (`applyCredit`): one spend
+ *    keyed by the order, then the discount stored on the order while it is still pending.
  *
  * A crash between reserving and creating the order can leave units reserved with no order (they are
  * under-counted, never oversold); a stock janitor is future work.
@@ -252,7 +262,8 @@ export async function confirmCheckout(
   if (!confirmed) return { ok: false, code: 'stale' };
   const key = idempotencyKeyFor(confirmed.cartId, confirmed.version);
   const done = await findOrderByIdempotencyKey(ctx, key);
-  if (done) return { ok: true, order: done, created: false };
+  // A retry also finishes what a crashed first attempt may have left half done (spent, not stored).
+  if (done) return { ok: true, order: await applyCredit(ctx, done), created: false };
 
   const { quote, problems } = await priceCart(ctx, psid);
   if (!quote) return { ok: false, code: 'empty_cart' };
@@ -323,8 +334,42 @@ export async function confirmCheckout(
     { _id: new Types.ObjectId(quote.cartId), pageId: String(ctx.pageId), status: 'open' },
     { $set: { status: 'ordered' } },
   );
-  ctx.log?.info({ order: created.order.number, created: created.created }, 'checkout confirmed');
-  return { ok: true, order: created.order, created: created.created };
+  const order = await applyCredit(ctx, created.order);
+  ctx.log?.info(
+    { order: order.number, created: created.created, discount: order.discount?.amount.amount ?? 0 },
+    'checkout confirmed',
+  );
+  return { ok: true, order, created: created.created };
+}
+
+/**
+ * Spends the fan's invite credit on a pending cart order: `min(credit, total)`, under the ledger key
+ * of the order (a retried turn spends nothing more: the first spend is found and re-applied), then
+ * stores it as the order's discount with a conditional update (only while `pending_payment` and not
+ * discounted yet). If that update loses to a state change (a cancellation, a payment), the spend is
+ * given back. Cancelling a discounted order gives the credit back (`onOrderCancelled` → `refundSpend`).
+ */
+export async function applyCredit(ctx: CheckoutContext, order: OrderView): Promise<OrderView> {
+  if (order.source.type !== 'cart' || order.state !== 'pending_payment' || order.discount) return order;
+  const currency = order.total.currency;
+  const prior = await findEntry(spendKey(ctx.pageId, order.id));
+  let amount: number;
+  if (prior) {
+    amount = -prior.amount; // spendCredit below finds it and reports whether it still stands
+  } else {
+    amount = Math.min(await spendableCredit(ctx, order.psid, currency), order.total.amount);
+    if (amount <= 0) return order;
+  }
+  const spent = await spendCredit(ctx, order.psid, order.id, amount, currency);
+  if (!spent.ok) return order;
+  const discounted = await applyOrderDiscount(ctx, order, spent.amount, 'referral_credit');
+  if (discounted) return discounted;
+  const now = (await getOrder(ctx, order.id)) ?? order;
+  if (!now.discount) {
+    await refundSpend(ctx, order.id);
+    ctx.log?.info({ order: order.number, state: now.state }, 'credit given back: order no longer pending');
+  }
+  return now;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -89,6 +89,13 @@ export interface OrderHistoryView {
   readonly by: OrderActor;
 }
 
+export type OrderDiscountReason = 'referral_credit';
+
+export interface OrderDiscountView {
+  readonly amount: Money;
+  readonly reason: OrderDiscountReason;
+}
+
 export interface OrderView {
   readonly id: string;
   readonly pageId: string;
@@ -96,6 +103,11 @@ export interface OrderView {
   readonly number: string;
   readonly lines: OrderLineView[];
   readonly units: number;
+  /** The lines' total, before any discount. */
+  readonly subtotal: Money;
+  /** Taken off the subtotal (invite credit spent at checkout); undefined when none. */
+  readonly discount: OrderDiscountView | undefined;
+  /** What is due: subtotal − discount, never below 0. */
   readonly total: Money;
   readonly state: OrderState;
   readonly history: OrderHistoryView[];
@@ -127,7 +139,8 @@ interface OrderDoc {
     qty: number;
     lineTotal: number;
   }[];
-  totals: { units: number; total: number; currency: string };
+  totals: { units: number; total: number; subtotal?: number | null; currency: string };
+  discount?: { amount: number; currency: string; reason: OrderDiscountReason } | null;
   state: OrderState;
   history?: { from?: OrderState | null; to: OrderState; at: Date; by: OrderActor }[] | null;
   token: string;
@@ -157,6 +170,10 @@ export function toOrderView(doc: OrderDoc): OrderView {
       lineTotal: money(l.lineTotal, currency),
     })),
     units: doc.totals.units,
+    subtotal: money(doc.totals.subtotal ?? doc.totals.total, currency),
+    discount: doc.discount
+      ? { amount: money(doc.discount.amount, doc.discount.currency), reason: doc.discount.reason }
+      : undefined,
     total: money(doc.totals.total, currency),
     state: doc.state,
     history: (doc.history ?? []).map((h) => ({
@@ -242,7 +259,7 @@ export async function createOrder(
       psid: String(input.psid),
       number,
       lines,
-      totals: { units, total, currency },
+      totals: { units, total, subtotal: total, currency },
       state: 'pending_payment',
       history: [
         { from: null, to: 'pending_payment', at: ctx.now, by: input.by ?? { type: 'fan', id: input.psid } },
@@ -263,6 +280,46 @@ export async function createOrder(
     if (!raced) throw error;
     return { order: raced, created: false };
   }
+}
+
+/**
+ * Takes `amount` off a pending order, once: one conditional update that matches only while the order
+ * is `pending_payment` with no discount yet. The total becomes subtotal − amount (never below 0) and
+ * the payment link is rebuilt for it (a template's `{amount}` is the discounted total). Returns the
+ * updated order, or undefined when the update did not apply (state moved on, or already discounted).
+ */
+export async function applyOrderDiscount(
+  ctx: OrdersContext,
+  order: OrderView,
+  amount: number,
+  reason: OrderDiscountReason,
+): Promise<OrderView | undefined> {
+  if (!Number.isSafeInteger(amount) || amount <= 0) throw new OrderInputError(`bad discount ${amount}`);
+  const currency = order.subtotal.currency;
+  const subtotal = order.subtotal.amount;
+  const total = Math.max(0, subtotal - Math.min(amount, subtotal));
+  const strategy = paymentStrategyFor(ctx.config);
+  const url = strategy.linkFor({ number: order.number, token: order.token, total: money(total, currency) });
+  const updated = await OrderModel.findOneAndUpdate(
+    {
+      _id: new Types.ObjectId(order.id),
+      pageId: String(ctx.pageId),
+      state: 'pending_payment',
+      discount: { $exists: false },
+      'totals.total': subtotal,
+    },
+    {
+      $set: {
+        discount: { amount: subtotal - total, currency, reason },
+        'totals.subtotal': subtotal,
+        'totals.total': total,
+        payment: { strategy: strategy.name, url },
+        updatedAt: ctx.now,
+      },
+    },
+    { returnDocument: 'after', timestamps: false },
+  ).lean<OrderDoc>();
+  return updated ? toOrderView(updated) : undefined;
 }
 
 export async function getOrder(

@@ -63,6 +63,11 @@ export function renderOrderPage(
         `<td class="n">${escapeHtml(String(l.qty))}</td><td class="n">${money(l.unitPrice)}</td><td class="n">${money(l.lineTotal)}</td></tr>`,
     )
     .join('');
+  // Invite credit spent at checkout: subtotal, the credit taken off, then the total due.
+  const discountRows = order.discount
+    ? `<tr><th colspan="3">${tt('shop.checkout.subtotal_label')}</th><th class="n" id="subtotal">${money(order.subtotal)}</th></tr>` +
+      `<tr><th colspan="3">${tt('shop.checkout.discount_label')}</th><th class="n" id="discount">−${money(order.discount.amount)}</th></tr>`
+    : '';
   let action = '';
   if (order.state === 'pending_payment') {
     if (opts.canPayHere) {
@@ -76,7 +81,7 @@ export function renderOrderPage(
     `<p>${tt('shop.orders.page.state')}: <span class="state" data-state="${escapeHtml(order.state)}">${escapeHtml(orderStateLabel(order.state, locale))}</span></p>` +
     (opts.justPaid && order.state === 'paid' ? `<p>${tt('shop.orders.page.paid_note')}</p>` : '') +
     `<table><thead><tr><th>${tt('shop.orders.page.item')}</th><th class="n">${tt('shop.orders.page.qty')}</th><th class="n">${tt('shop.orders.page.price')}</th><th class="n">${tt('shop.orders.page.line_total')}</th></tr></thead>` +
-    `<tbody>${rows}</tbody><tfoot><tr><th colspan="3">${tt('shop.orders.page.total')}</th><th class="n" id="total">${money(order.total)}</th></tr></tfoot></table>` +
+    `<tbody>${rows}</tbody><tfoot>${discountRows}<tr><th colspan="3">${tt('shop.orders.page.total')}</th><th class="n" id="total">${money(order.total)}</th></tr></tfoot></table>` +
     action +
     `<p class="note">${tt('shop.orders.page.back_to_chat')}</p>` +
     `<p class="note"><a href="?lang=it">Italiano</a> · <a href="?lang=en">English</a></p>`;

@@ -47,6 +47,16 @@ const historySchema = new Schema(
   { _id: false },
 );
 
+/** Taken off the lines' total (today: the fan's invite credit, spent once per order at checkout). */
+const discountSchema = new Schema(
+  {
+    amount: { type: Number, required: true, min: 0, validate: integerCents },
+    currency: { type: String, required: true, match: /^[A-Z]{3}$/ },
+    reason: { type: String, enum: ['referral_credit'], required: true },
+  },
+  { _id: false },
+);
+
 const orderSchema = new Schema(
   {
     pageId: { type: String, required: true },
@@ -56,9 +66,14 @@ const orderSchema = new Schema(
     lines: { type: [orderLineSchema], required: true },
     totals: {
       units: { type: Number, required: true, min: 1 },
+      /** What is due: the lines' total minus `discount` (never below 0). */
       total: { type: Number, required: true, min: 0, validate: integerCents },
+      /** The lines' total before any discount (orders made before discounts existed lack it: = total). */
+      subtotal: { type: Number, min: 0, validate: integerCents },
       currency: { type: String, required: true, match: /^[A-Z]{3}$/ },
     },
+    /** Absent when nothing was taken off. */
+    discount: { type: discountSchema, default: undefined },
     state: { type: String, enum: ORDER_STATES, required: true, default: 'pending_payment' },
     history: { type: [historySchema], default: [] },
     /** 32 random bytes, base64url: the capability behind the order page `/orders/<token>`. */
