@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { countProducts } from './catalog.js';
 import { importCatalog, type ImportReport } from './catalog-import.js';
 import { loadDemoCampaignsIfEmpty } from './demo-campaigns.js';
+import { loadDemoProposalIfEmpty } from './demo-proposals.js';
 
 /** The "Denim Lab" demo catalogue (12 products: jeans, tees, jackets) in the JSON import format. */
 export const DEMO_CATALOG_PATH = fileURLToPath(new URL('../dev/demo-catalog.json', import.meta.url));
@@ -19,5 +20,6 @@ export async function loadDemoDataIfEmpty(
   if ((await countProducts({ pageId })) > 0) return { loaded: false };
   const report = await importCatalog({ pageId }, createReadStream(DEMO_CATALOG_PATH), { format: 'json' });
   await loadDemoCampaignsIfEmpty(pageId, now);
+  await loadDemoProposalIfEmpty(pageId, now);
   return { loaded: true, report };
 }

@@ -94,8 +94,10 @@ describe('group buys: Messenger flows through the webhook (end to end)', functio
 
     const res = await fetch(`${t.app.url}/simulator/api/posts`);
     const body = (await res.json()) as { posts: { id: string; message: string; imageUrl: string | null }[] };
-    expect(body.posts).to.have.length(3);
+    // Three group-buy posts and the demo co-design proposal's post.
+    expect(body.posts).to.have.length(4);
     expect(body.posts.map((p) => p.message).join(' ')).to.contain('JEANS25');
+    expect(body.posts.map((p) => p.id)).to.include(`${t.pageId}_900000000004`);
   });
 
   it('Join → variant (in stock only) → quantity (≤ per-fan limit) → joined with progress and Leave; twice is one pledge; Leave', async () => {

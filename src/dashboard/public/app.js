@@ -16,6 +16,8 @@ const SCREENS = [
   { id: 'campaigns', module: './campaigns.js', needs: 'GET /campaigns' },
   { id: 'referrals', module: './referrals.js' },
   { id: 'broadcasts', module: './broadcasts.js', needs: 'GET /broadcasts' },
+  { id: 'proposals', module: './proposals.js', needs: 'GET /proposals' },
+  { id: 'reviews', module: './reviews.js', needs: 'GET /reviews' },
   { id: 'catalogue', module: './catalogue.js', needs: 'GET /products' },
   { id: 'orders', module: './orders.js', needs: 'GET /orders' },
   { id: 'fans', module: './fans.js', needs: 'GET /fans' },
