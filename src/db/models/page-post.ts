@@ -13,7 +13,7 @@ const pagePostSchema = new Schema(
     imageUrl: { type: String, default: null },
     createdTime: { type: Date, required: true },
     link: {
-      type: { type: String, enum: ['campaign', 'product'], required: true },
+      type: { type: String, enum: ['campaign', 'product', 'proposal'], required: true },
       id: { type: String, required: true },
     },
     /** Words in a comment that show interest ("io", "ci sto", "me too"); empty = the feature's defaults. */
