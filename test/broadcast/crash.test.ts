@@ -4,13 +4,11 @@
  * SIGKILL while 2,000 promotions are being sent. After a restart every eligible fan has exactly one
  * message and none is missed; sends that were in flight at the kill are counted and printed.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { startBotProcess, type BotProcess } from '../support/child-bot.js';
 import mongoose from 'mongoose';
 import { pino } from 'pino';
 import { broadcastStats, createBroadcast, startBroadcast } from '../../src/app/broadcasts.js';
@@ -20,7 +18,6 @@ import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/db/embedded/in
 import { createFakeGraph, type FakeGraph, type FakeGraphServer } from '../../src/dev/fake-graph/index.js';
 import { waitFor } from '../support/app.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PAGE = {
   id: '320000000000001',
   name: 'Broadcast Crash Page',
@@ -30,83 +27,13 @@ const APP_SECRET = 'broadcast-crash-app-secret';
 const APP_ID = '1000000000000001';
 const FANS = 2000;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Bot {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  kill9(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-export async function startBotProcess(env: Record<string, string>): Promise<Bot> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      NODE_ENV: 'test',
-      PORT: String(port),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (chunk: Buffer) => {
-    out = (out + chunk.toString('utf8')).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`bot exited with ${child.exitCode}:\n${out}`);
-      try {
-        return (await fetch(`${url}/healthz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 30_000);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  return {
-    child,
-    url,
-    output: () => out,
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
-
 describe('broadcast: kill -9 mid-way (bot as a child process)', function () {
   this.timeout(300_000);
   let dataDir: string;
   let mongo: EmbeddedMongo;
   let fake: FakeGraph;
   let graphServer: FakeGraphServer;
-  const bots: Bot[] = [];
+  const bots: BotProcess[] = [];
 
   before(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'broadcast-crash-'));

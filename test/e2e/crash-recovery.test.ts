@@ -3,13 +3,11 @@
  * directory) and the fake Graph API live in this test process, so they outlive the bot; the bot runs
  * as a child process (`node --import tsx src/index.ts`) that we SIGKILL at the worst moments.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { startBotProcess, type BotProcess } from '../support/child-bot.js';
 import { MongoClient, type Db } from 'mongodb';
 import { pino } from 'pino';
 import { startEmbeddedMongo, type EmbeddedMongo } from '../../src/db/embedded/index.js';
@@ -17,7 +15,6 @@ import { createFakeGraph, type FakeGraph, type FakeGraphServer } from '../../src
 import { messageEvent, messagingBody, postSignedWebhook } from '../../src/dev/webhook-payloads.js';
 import { waitFor } from '../support/app.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PAGE = {
   id: '310000000000001',
   name: 'Crash Test Page',
@@ -28,82 +25,18 @@ const VERIFY_TOKEN = 'crash-test-verify';
 /** A new fan's first message gets greet + disclosure + menu (flows/start.ts). */
 const BURST = 3;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
+function startBot(role: 'web' | 'all', mongoUri: string, graphUrl: string): Promise<BotProcess> {
+  return startBotProcess({
+    ROLE: role,
+    MONGODB_URI: mongoUri,
+    FACEBOOK_APP_SECRET: APP_SECRET,
+    FACEBOOK_VERIFY_TOKEN: VERIFY_TOKEN,
+    FACEBOOK_ACCESS_TOKEN: PAGE.accessToken,
+    FACEBOOK_PAGE_ID: PAGE.id,
+    GRAPH_API_URL: graphUrl,
+    GRAPH_API_VERSION: 'v25.0',
+    LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
   });
-}
-
-interface Bot {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  kill9(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startBot(role: 'web' | 'all', mongoUri: string, graphUrl: string): Promise<Bot> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      NODE_ENV: 'test',
-      PORT: String(port),
-      ROLE: role,
-      MONGODB_URI: mongoUri,
-      FACEBOOK_APP_SECRET: APP_SECRET,
-      FACEBOOK_VERIFY_TOKEN: VERIFY_TOKEN,
-      FACEBOOK_ACCESS_TOKEN: PAGE.accessToken,
-      FACEBOOK_PAGE_ID: PAGE.id,
-      GRAPH_API_URL: graphUrl,
-      GRAPH_API_VERSION: 'v25.0',
-      LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (chunk: Buffer) => {
-    out = (out + chunk.toString('utf8')).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`bot exited with ${child.exitCode}:\n${out}`);
-      try {
-        return (await fetch(`${url}/healthz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 30_000);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  return {
-    child,
-    url,
-    output: () => out,
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the test process)', function () {
@@ -119,7 +52,7 @@ describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the
   let db: Db;
   let dbCounter = 0;
   let mongoUri: string;
-  const bots: Bot[] = [];
+  const bots: BotProcess[] = [];
 
   const launch = async (role: 'web' | 'all') => {
     const bot = await startBot(role, mongoUri, graphServer.url);
@@ -127,7 +60,7 @@ describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the
     return bot;
   };
 
-  const send = async (bot: Bot, psid: string, text: string) => {
+  const send = async (bot: BotProcess, psid: string, text: string) => {
     const event = messageEvent({ pageId: PAGE.id, psid, text });
     fake.noteUserInteraction(PAGE.id, psid, new Date(event.timestamp ?? Date.now()));
     return postSignedWebhook(`${bot.url}/api/messages`, messagingBody(PAGE.id, event), APP_SECRET);

@@ -8,13 +8,11 @@
  * outbox keys prevent re-sends, the safety-net job resumes an announcement cut short, and a send left
  * in doubt by the kill is confirmed by its echo (`metadata: ob:<id>`) instead of being sent again.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
+import { startBotProcess, type BotProcess } from '../support/child-bot.js';
 import mongoose, { Types } from 'mongoose';
 import { pino } from 'pino';
 import { upsertProduct } from '../../src/app/catalog.js';
@@ -29,7 +27,6 @@ import { messagingBody, postbackEvent, postSignedWebhook } from '../../src/dev/w
 import { waitFor } from '../support/app.js';
 import { sampleProduct } from '../shop/helpers.js';
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PAGE = {
   id: '340000000000001',
   name: 'Group Buy Crash Page',
@@ -42,75 +39,7 @@ const TITLE = 'Jeans del crash test';
 /** What only the tipping message says (it): "«<title>» si fa: abbiamo raggiunto il minimo!". */
 const TIPPING_MARK = `«${TITLE}» si fa`;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const port = (srv.address() as net.AddressInfo).port;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-interface Bot {
-  readonly child: ChildProcess;
-  readonly url: string;
-  readonly output: () => string;
-  kill9(): Promise<void>;
-  stop(): Promise<void>;
-}
-
-async function startBot(env: Record<string, string>): Promise<Bot> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      NODE_ENV: 'test',
-      PORT: String(port),
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  const keep = (chunk: Buffer) => {
-    out = (out + chunk.toString('utf8')).slice(-20_000);
-  };
-  child.stdout?.on('data', keep);
-  child.stderr?.on('data', keep);
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  const url = `http://127.0.0.1:${port}`;
-  try {
-    await waitFor(async () => {
-      if (child.exitCode !== null) throw new Error(`bot exited with ${child.exitCode}:\n${out}`);
-      try {
-        return (await fetch(`${url}/healthz`)).status === 200;
-      } catch {
-        return false;
-      }
-    }, 30_000);
-  } catch (error) {
-    child.kill('SIGKILL');
-    throw error;
-  }
-  return {
-    child,
-    url,
-    output: () => out,
-    async kill9() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      await exited;
-    },
-    async stop() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
-}
+const startBot = startBotProcess;
 
 describe('group buy: kill -9 mid tipping announcement to 1,000 participants (bot as a child process)', function () {
   // In-doubt sends wait for their claim (60 s) and the echo grace (15 s) after the restart.
@@ -119,7 +48,7 @@ describe('group buy: kill -9 mid tipping announcement to 1,000 participants (bot
   let mongo: EmbeddedMongo;
   let fake: FakeGraph;
   let graphServer: FakeGraphServer;
-  const bots: Bot[] = [];
+  const bots: BotProcess[] = [];
 
   before(async () => {
     dataDir = mkdtempSync(path.join(tmpdir(), 'gb-announce-crash-'));
