@@ -1,3 +1,4 @@
+import { referralSourceFor } from '../src/app/referrals.js';
 import { getProduct, localized, variantLabel, type ProductView } from '../src/app/catalog.js';
 import { socialProofFor, withProof } from '../src/app/social-proof.js';
 import {
@@ -278,9 +279,11 @@ async function join(turn: Turn, id: string, variantSku: string, qty: number): Pr
     return;
   }
   const ctx = groupBuyContext(turn);
+  // A fan brought by an invite pledges "by referral": the source that leaders and reach count.
+  const source = (await referralSourceFor(turn.pageId, turn.psid, id)) ?? { type: 'menu' as const };
   const result = await joinCampaign(
     ctx,
-    { campaignId: id, psid: turn.psid, quantity: qty, variantSku, source: { type: 'menu' } },
+    { campaignId: id, psid: turn.psid, quantity: qty, variantSku, source },
     { announce: false },
   );
   await replyToJoin(turn, result);

@@ -1109,3 +1109,22 @@ export async function referralsOf(
   ]);
   return { asInvitee, asReferrer };
 }
+
+/**
+ * How a fan's pledge should record its origin: the invite that brought them (the campaign's own
+ * invite first, else their page-wide one), or null when nobody referred them.
+ */
+export async function referralSourceFor(
+  pageId: string,
+  psid: string,
+  campaignId: string,
+): Promise<{ type: 'referral'; ref: string } | null> {
+  const docs = await ReferralModel.find(
+    { pageId: String(pageId), inviteePsid: String(psid), decision: 'attributed' },
+    { scope: 1, ref: 1 },
+  )
+    .limit(20)
+    .lean<{ scope: string; ref: string }[]>();
+  const chosen = docs.find((d) => d.scope === campaignId) ?? docs.find((d) => d.scope === PAGE_SCOPE);
+  return chosen ? { type: 'referral', ref: chosen.ref } : null;
+}

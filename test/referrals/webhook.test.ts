@@ -6,6 +6,7 @@ import { transitionOrder } from '../../src/app/orders.js';
 import { campaignLeaders, campaignReach, setRewardConfig } from '../../src/app/referrals.js';
 import { FanModel } from '../../src/db/models/fan.js';
 import { OrderModel } from '../../src/db/models/order.js';
+import { PledgeModel } from '../../src/db/models/pledge.js';
 import { ReferralModel } from '../../src/db/models/referral.js';
 import { messagingBody, postbackEvent, referralEvent } from '../../src/dev/webhook-payloads.js';
 import { sampleProduct } from '../shop/helpers.js';
@@ -218,6 +219,11 @@ describe('referrals: through the webhook (end to end)', function () {
       return o.length === 2 && o;
     });
     expect(await balance({ pageId: t.pageId }, a, 'EUR')).to.equal(0); // nothing before payment
+    // Their pledges say how they came: B by the campaign's invite, C by A's general link.
+    const pledges = await PledgeModel.find({ psid: { $in: [b, c] } }).lean();
+    const sourceOf = (psid: string) => pledges.find((p) => p.psid === psid)?.source;
+    expect(sourceOf(b)).to.deep.include({ type: 'referral' });
+    expect(sourceOf(c)).to.deep.include({ type: 'referral', ref: generalRef });
     for (const o of orders) {
       const res = await fetch(`${t.app.url}/orders/${o.token}/pay`, { method: 'POST', redirect: 'manual' });
       expect(res.status).to.equal(303);
