@@ -49,16 +49,8 @@ describe('shop: checkout through the webhook (end to end)', function () {
     await t?.stop();
   });
 
-  async function exchange(psid: string, act: () => Promise<unknown>, count = 1): Promise<Sent[]> {
-    const before = t.fakeGraph.messagesTo(psid).length;
-    await act();
-    await waitFor(() => {
-      const m = t.fakeGraph.messagesTo(psid);
-      return m.length >= before + count && m;
-    });
-    await new Promise((r) => setTimeout(r, 150));
-    return t.fakeGraph.messagesTo(psid).slice(before) as unknown as Sent[];
-  }
+  const exchange = (psid: string, act: () => Promise<unknown>, count = 1) =>
+    t.exchange<Sent>(psid, act, count);
   const post = (psid: string, payload: string) => {
     t.fakeGraph.noteUserInteraction(t.pageId, psid);
     return t.post(messagingBody(t.pageId, postbackEvent({ pageId: t.pageId, psid, payload, title: 'b' })));

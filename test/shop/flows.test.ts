@@ -43,16 +43,8 @@ describe('shop: Messenger flows through the webhook (end to end)', function () {
   });
 
   /** Sends and waits for `count` new messages to the fan; returns them. */
-  async function exchange(psid: string, act: () => Promise<unknown>, count = 1): Promise<Sent[]> {
-    const before = t.fakeGraph.messagesTo(psid).length;
-    await act();
-    await waitFor(() => {
-      const m = t.fakeGraph.messagesTo(psid);
-      return m.length >= before + count && m;
-    });
-    await new Promise((r) => setTimeout(r, 150));
-    return t.fakeGraph.messagesTo(psid).slice(before) as unknown as Sent[];
-  }
+  const exchange = (psid: string, act: () => Promise<unknown>, count = 1) =>
+    t.exchange<Sent>(psid, act, count);
   const say = (psid: string, text: string, count = 1) => exchange(psid, () => t.say(psid, text), count);
   const quick = (psid: string, payload: string, count = 1) =>
     exchange(psid, () => t.say(psid, 'x', { quickReplyPayload: payload }), count);

@@ -1,5 +1,5 @@
 import { loadConfig, type Config } from '../../src/config/index.js';
-import type { FakeGraph } from '../../src/dev/fake-graph/index.js';
+import type { FakeGraph, SentMessage } from '../../src/dev/fake-graph/index.js';
 import {
   messageEvent,
   messagingBody,
@@ -24,6 +24,11 @@ export interface TestApp {
   ): Promise<{ status: number; text: string }>;
   /** A fan types `text`: Meta notes the interaction (24 h window) and delivers the signed webhook. */
   say(psid: string, text: string, extra?: { mid?: string; quickReplyPayload?: string }): Promise<number>;
+  /**
+   * Does `act` (a fan's action) and resolves with the messages the bot sent that fan in answer, once at
+   * least `count` arrived (plus a short settle, so a test also sees an extra one that should not be there).
+   */
+  exchange<T = SentMessage>(psid: string, act: () => Promise<unknown>, count?: number): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -55,6 +60,16 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
       const event = messageEvent({ pageId, psid, text, ...extra });
       fakeGraph.noteUserInteraction(pageId, psid, new Date(event.timestamp ?? Date.now()));
       return (await post(messagingBody(pageId, event))).status;
+    },
+    async exchange<T>(psid: string, act: () => Promise<unknown>, count = 1): Promise<T[]> {
+      const before = fakeGraph.messagesTo(psid).length;
+      await act();
+      await waitFor(() => {
+        const m = fakeGraph.messagesTo(psid);
+        return m.length >= before + count && m;
+      });
+      await new Promise((r) => setTimeout(r, 150));
+      return fakeGraph.messagesTo(psid).slice(before) as unknown as T[];
     },
     async stop() {
       await app.stop();
