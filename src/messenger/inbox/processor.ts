@@ -3,6 +3,7 @@ import { InboxEventModel, type InboxKind } from '../../db/models/inbox-event.js'
 import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
+import { KeyedWorkers } from '../../shared/keyed-workers.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
 /** Events of one queue fetched per query. */
@@ -53,12 +54,17 @@ interface StoredEvent {
  */
 export class InboxProcessor {
   private readonly holder = `inbox-${process.pid}-${randomUUID().slice(0, 8)}`;
-  private readonly active = new Map<string, Promise<void>>();
+  private readonly workers: KeyedWorkers;
   private readonly loop: WakeableLoop;
   private readonly log: Logger;
 
   constructor(private readonly opts: InboxProcessorOptions) {
     this.log = opts.log.child({ module: 'inbox' });
+    this.workers = new KeyedWorkers(
+      opts.concurrency ?? 32,
+      (error, queueKey) => this.log.error({ err: error, queueKey }, 'inbox queue failed'),
+      () => this.wake(),
+    );
     this.loop = new WakeableLoop(
       () => this.dispatchDueQueues(),
       opts.pollMs ?? 200,
@@ -78,29 +84,21 @@ export class InboxProcessor {
   /** Stops polling, lets the events in hand finish, and releases their leases. */
   async stop(): Promise<void> {
     await this.loop.stop();
-    await Promise.allSettled([...this.active.values()]);
+    await this.workers.settled();
   }
 
   private async dispatchDueQueues(): Promise<void> {
-    const concurrency = this.opts.concurrency ?? 32;
-    const free = concurrency - this.active.size;
+    const free = this.workers.free;
     if (free <= 0) return;
     const due = await InboxEventModel.collection
       .find({ state: 'pending', nextAttemptAt: { $lte: this.opts.now() } }, { projection: { queueKey: 1 } })
       .sort({ nextAttemptAt: 1 })
       .limit(free * 4)
       .toArray();
-    const queues = [...new Set(due.map((d) => String(d.queueKey)))].filter((q) => !this.active.has(q));
-    for (const queueKey of queues.slice(0, free)) {
-      const work = this.drainQueue(queueKey)
-        .catch((error: unknown) => this.log.error({ err: error, queueKey }, 'inbox queue failed'))
-        .finally(() => {
-          this.active.delete(queueKey);
-          // A queue that finished may have let others wait; look again without sleeping.
-          this.wake();
-        });
-      this.active.set(queueKey, work);
-    }
+    this.workers.startAll(
+      due.map((d) => String(d.queueKey)),
+      (queueKey) => this.drainQueue(queueKey),
+    );
   }
 
   private async drainQueue(queueKey: string): Promise<void> {

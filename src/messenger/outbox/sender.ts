@@ -8,6 +8,7 @@ import { backoffDelay } from '../../shared/backoff.js';
 import { PAGE_INBOX_APP_ID, type GraphClient, type SendMessageBody } from '../graph/client.js';
 import { GraphApiError, isGraphError, type GraphErrorKind } from '../graph/errors.js';
 import { RateLimiter } from './rate-limiter.js';
+import { KeyedWorkers } from '../../shared/keyed-workers.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
 export interface OutboxRecord {
@@ -65,7 +66,7 @@ const ECHOED_KINDS = new Set(['message', 'private_reply']);
 export class OutboxSender {
   private readonly holder = `outbox-${process.pid}-${randomUUID().slice(0, 8)}`;
   private readonly limiter: RateLimiter;
-  private readonly active = new Map<string, Promise<void>>();
+  private readonly workers: KeyedWorkers;
   private readonly log: Logger;
   private readonly listeners: OutboxListener[];
   private readonly loop: WakeableLoop;
@@ -79,6 +80,11 @@ export class OutboxSender {
     this.limiter = new RateLimiter(opts.ratePerSecond);
     this.listeners = [...(opts.listeners ?? [])];
     this.log = opts.log.child({ module: 'outbox', pageId: opts.page.id });
+    this.workers = new KeyedWorkers(
+      opts.concurrency ?? 128,
+      (error, queueKey) => this.log.error({ err: error, queueKey }, 'outbox queue failed'),
+      () => this.wake(),
+    );
     this.loop = new WakeableLoop(
       async () => {
         if (await this.holdPageLease()) await this.dispatch();
@@ -106,7 +112,7 @@ export class OutboxSender {
 
   async stop(): Promise<void> {
     await this.loop.stop();
-    await Promise.allSettled([...this.active.values()]);
+    await this.workers.settled();
     if (this.hasPageLease) await releaseLease(this.pageLease, this.holder).catch(() => undefined);
     this.hasPageLease = false;
   }
@@ -128,8 +134,7 @@ export class OutboxSender {
   private async dispatch(): Promise<void> {
     const now = this.opts.now();
     if (now.getTime() < this.pausedUntil) return;
-    const concurrency = this.opts.concurrency ?? 128;
-    const free = concurrency - this.active.size;
+    const free = this.workers.free;
     if (free <= 0) return;
     const due = await OutboxMessageModel.collection
       .find(
@@ -141,18 +146,12 @@ export class OutboxSender {
         },
         { projection: { queueKey: 1 } },
       )
-      .limit(free * 2 + this.active.size)
+      .limit(free * 2 + this.workers.size)
       .toArray();
-    const queues = [...new Set(due.map((d) => String(d.queueKey)))].filter((q) => !this.active.has(q));
-    for (const queueKey of queues.slice(0, free)) {
-      const work = this.drainQueue(queueKey)
-        .catch((error: unknown) => this.log.error({ err: error, queueKey }, 'outbox queue failed'))
-        .finally(() => {
-          this.active.delete(queueKey);
-          this.wake();
-        });
-      this.active.set(queueKey, work);
-    }
+    this.workers.startAll(
+      due.map((d) => String(d.queueKey)),
+      (queueKey) => this.drainQueue(queueKey),
+    );
   }
 
   private async drainQueue(queueKey: string): Promise<void> {
