@@ -121,15 +121,19 @@ export const commentOutcomeListener: OutboxListener = async (record, outcome) =>
       if (moved.matchedCount === 0) await CommentModel.updateOne(filter, { $set: set });
     } else if (outcome.state === 'failed' && outcome.kind === 'private_reply_done') {
       const already = outcome.code === 10900;
-      await CommentModel.updateOne(filter, {
-        $set: { 'privateReply.state': already ? 'already_replied' : 'not_allowed', 'privateReply.at': now },
-      });
       // 10900: someone (another tool, a person) already answered in private: handled.
       // 10903: this person cannot be reached in private: handled, nothing more to do.
-      await CommentModel.updateOne(
+      // One write when the comment is still at intent, so no reader sees the reply recorded without the
+      // state that goes with it.
+      const set = {
+        'privateReply.state': already ? 'already_replied' : 'not_allowed',
+        'privateReply.at': now,
+      };
+      const moved = await CommentModel.updateOne(
         { ...filter, state: 'intent' },
-        { $set: { state: already ? 'private_replied' : 'ignored' } },
+        { $set: { ...set, state: already ? 'private_replied' : 'ignored' } },
       );
+      if (moved.matchedCount === 0) await CommentModel.updateOne(filter, { $set: set });
     } else {
       await CommentModel.updateOne(filter, {
         $set: { 'privateReply.state': 'failed', 'privateReply.at': now },
