@@ -47,8 +47,12 @@ const s = (ms: number): string => `${(ms / 1000).toFixed(2)} s`;
 async function main(): Promise<void> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-comments-'));
   const mongo = await startEmbeddedMongo({ dbPath: dataDir, logger: silentLogger as never });
-  process.env.COMMENTS_PUBLIC_REPLY_INTERVAL_S = String(INTERVAL_S);
-  const config = loadConfig({ PORT: '0', MONGODB_URI: `${mongo.uri}/bench`, LOG_LEVEL: 'silent' });
+  const config = loadConfig({
+    PORT: '0',
+    MONGODB_URI: `${mongo.uri}/bench`,
+    LOG_LEVEL: 'silent',
+    COMMENTS_PUBLIC_REPLY_INTERVAL_S: String(INTERVAL_S),
+  });
   const app = await startApp({ config, log: silentLogger });
   const fake = app.fakeGraph!;
   fake.setLatency(LATENCY_MS);

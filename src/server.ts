@@ -191,6 +191,8 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       ratePerSecond: config.sendRatePerSecond,
       maxAttempts: config.outboxMaxAttempts,
       retentionMs: config.retention.outboxMs,
+      claimMs: config.leases.outboxClaimMs,
+      echoGraceMs: config.leases.outboxEchoGraceMs,
       ...(opts.sender ?? {}),
     });
     processor = new InboxProcessor({
@@ -207,12 +209,21 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
       now,
       maxAttempts: config.inboxMaxAttempts,
       retentionMs: config.retention.inboxMs,
+      leaseMs: config.leases.inboxMs,
       ...(opts.processor ?? {}),
     });
     processor.start();
     sender.start();
     // Scheduled jobs (src/jobs/registry.ts): leased, so one instance runs each tick.
-    jobs = new JobRunner({ jobs: createJobs({ sender }), config, graph, log, now, ...(opts.jobs ?? {}) });
+    jobs = new JobRunner({
+      jobs: createJobs({ sender }),
+      config,
+      graph,
+      log,
+      now,
+      leaseMs: config.leases.jobMs,
+      ...(opts.jobs ?? {}),
+    });
     jobs.start();
     // Narrowcast: queues sending broadcasts behind the sender, counts their outcomes (src/app/broadcasts.ts).
     sender.addListener(broadcastOutcomeListener);

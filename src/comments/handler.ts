@@ -29,8 +29,6 @@ import { privateReplyKey, publicReplyKey, withdrawComment, withdrawEarlierIntent
 
 /** Meta allows a private reply within 7 days of the comment (reference §3). */
 export const PRIVATE_REPLY_MAX_AGE_MS = 7 * 24 * 60 * 60 * 1000;
-/** Default: at most one public reply per post every 30 s. */
-export const DEFAULT_PUBLIC_REPLY_INTERVAL_MS = 30_000;
 
 export interface FeedHandlerDeps {
   readonly config: Config;
@@ -39,8 +37,8 @@ export interface FeedHandlerDeps {
   /** Wakes the local outbox sender once replies are stored. */
   readonly onQueued?: () => void;
   /**
-   * Minimum time between two public replies on one post (default: the env variable
-   * `COMMENTS_PUBLIC_REPLY_INTERVAL_S`, else 30 s). Comments beyond it get only the private reply.
+   * Minimum time between two public replies on one post (default: the configuration's
+   * `COMMENTS_PUBLIC_REPLY_INTERVAL_S`). Comments beyond it get only the private reply.
    */
   readonly publicReplyIntervalMs?: number;
 }
@@ -93,13 +91,6 @@ export function readCommentChange(change: Json, fallbackTime: Date): CommentChan
   };
 }
 
-function intervalFromEnv(): number | undefined {
-  const raw = process.env.COMMENTS_PUBLIC_REPLY_INTERVAL_S;
-  if (raw === undefined || raw.trim() === '') return undefined;
-  const n = Number(raw);
-  return Number.isFinite(n) && n >= 0 ? n * 1000 : undefined;
-}
-
 /** How long a post's link, campaign and settings are reused between its comments (a burst). */
 const POST_CACHE_MS = 1000;
 
@@ -124,7 +115,7 @@ interface Target {
  */
 export function createFeedHandler(deps: FeedHandlerDeps): FeedHandler {
   const log = deps.log.child({ module: 'comments' });
-  const intervalMs = deps.publicReplyIntervalMs ?? intervalFromEnv() ?? DEFAULT_PUBLIC_REPLY_INTERVAL_MS;
+  const intervalMs = deps.publicReplyIntervalMs ?? deps.config.commentsPublicReplyIntervalMs;
 
   async function loadTarget(pageId: string, link: PostLink): Promise<Target> {
     if (link.type === 'campaign') {

@@ -50,6 +50,13 @@ const envSchema = z.object({
     .regex(/^https?:\/\/\S+$/, 'must be an http(s) URL')
     .refine((v) => /\{(token|number)\}/.test(v), 'must contain {token} or {number}')
     .optional(),
+  // Lease lengths bound how long a killed process's work waits before another process takes it over.
+  // Each minimum keeps a live holder from losing its lease mid-task (see README, Configuration).
+  INBOX_LEASE_SECONDS: z.coerce.number().int().min(5).max(3600).default(30),
+  OUTBOX_CLAIM_SECONDS: z.coerce.number().int().min(15).max(3600).default(60),
+  OUTBOX_ECHO_GRACE_SECONDS: z.coerce.number().int().min(0).max(3600).default(15),
+  JOB_LEASE_SECONDS: z.coerce.number().int().min(10).max(86_400).default(600),
+  COMMENTS_PUBLIC_REPLY_INTERVAL_S: z.coerce.number().int().min(0).max(86_400).default(30),
 });
 
 export type Role = z.infer<typeof roleSchema>;
@@ -92,6 +99,18 @@ export interface Config {
   };
   /** A merchant checkout URL with {number}/{token}/{amount}/{currency}; unset → the built-in order page. */
   readonly paymentUrlTemplate: string | undefined;
+  /**
+   * How long work held by one process stays its own: after a crash, this is how long others wait.
+   * `outboxEchoGraceMs`: a send left in doubt by a crash waits this long for Meta's echo before a resend.
+   */
+  readonly leases: {
+    readonly inboxMs: number;
+    readonly outboxClaimMs: number;
+    readonly outboxEchoGraceMs: number;
+    readonly jobMs: number;
+  };
+  /** At most one public reply per post in this interval (every comment still gets its private reply). */
+  readonly commentsPublicReplyIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -175,6 +194,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       dialogStateMs: e.DIALOG_STATE_TTL_DAYS * DAY_MS,
     }),
     paymentUrlTemplate: e.PAYMENT_URL_TEMPLATE,
+    leases: Object.freeze({
+      inboxMs: e.INBOX_LEASE_SECONDS * 1000,
+      outboxClaimMs: e.OUTBOX_CLAIM_SECONDS * 1000,
+      outboxEchoGraceMs: e.OUTBOX_ECHO_GRACE_SECONDS * 1000,
+      jobMs: e.JOB_LEASE_SECONDS * 1000,
+    }),
+    commentsPublicReplyIntervalMs: e.COMMENTS_PUBLIC_REPLY_INTERVAL_S * 1000,
   });
 }
 

@@ -61,6 +61,44 @@ describe('configuration', () => {
     expect(text).to.contain('expired');
   });
 
+  it('lease lengths and the public-reply interval default to the long values and refuse unsafe short ones', () => {
+    const defaults = loadConfig({});
+    expect(defaults.leases).to.deep.equal({
+      inboxMs: 30_000,
+      outboxClaimMs: 60_000,
+      outboxEchoGraceMs: 15_000,
+      jobMs: 600_000,
+    });
+    expect(defaults.commentsPublicReplyIntervalMs).to.equal(30_000);
+    const short = loadConfig({
+      INBOX_LEASE_SECONDS: '5',
+      OUTBOX_CLAIM_SECONDS: '15',
+      OUTBOX_ECHO_GRACE_SECONDS: '0',
+      JOB_LEASE_SECONDS: '10',
+      COMMENTS_PUBLIC_REPLY_INTERVAL_S: '0',
+    });
+    expect(short.leases).to.deep.equal({
+      inboxMs: 5000,
+      outboxClaimMs: 15_000,
+      outboxEchoGraceMs: 0,
+      jobMs: 10_000,
+    });
+    expect(short.commentsPublicReplyIntervalMs).to.equal(0);
+    const text = problemsOf({
+      INBOX_LEASE_SECONDS: '1',
+      OUTBOX_CLAIM_SECONDS: '5',
+      JOB_LEASE_SECONDS: '2',
+      COMMENTS_PUBLIC_REPLY_INTERVAL_S: '-1',
+    }).join('\n');
+    for (const name of [
+      'INBOX_LEASE_SECONDS',
+      'OUTBOX_CLAIM_SECONDS',
+      'JOB_LEASE_SECONDS',
+      'COMMENTS_PUBLIC_REPLY_INTERVAL_S',
+    ])
+      expect(text).to.contain(name);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ MONGODB_URI: '', FACEBOOK_APP_SECRET: '' }).simulator).to.equal(true);
   });
