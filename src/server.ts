@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import http from 'node:http';
 import express from 'express';
-import { withListeningPort, type Config } from './config/index.js';
+import { SIMULATOR_CREDENTIALS, withListeningPort, type Config } from './config/index.js';
 import { connectDatabase, type DatabaseHandle } from './db/connection.js';
 import { createFakeGraph, type FakeGraph } from './dev/fake-graph/index.js';
 import { createSimulatorRouter } from './dev/simulator/index.js';
@@ -28,6 +28,7 @@ import { pushMessengerProfile } from './messenger/profile.js';
 import { createWebhookRouter } from './messenger/webhook/route.js';
 import { privacyPage } from './privacy.js';
 import { createPrivacyRouter } from './privacy/routes.js';
+import { subjectResolverFor } from './privacy/subject-resolver.js';
 import { createOrderPageRouter } from './shop/order-page.js';
 import { createFlows } from '../flows/index.js';
 
@@ -80,6 +81,7 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
   const fakeGraph = config.simulator
     ? createFakeGraph({
         appSecret: config.facebook.appSecret,
+        appId: config.facebook.appId ?? SIMULATOR_CREDENTIALS.appId,
         pages: [
           {
             id: config.facebook.page.id,
@@ -116,7 +118,16 @@ export async function startApp(opts: StartOptions): Promise<RunningApp> {
     app.get('/privacy', (req, res) => {
       res.type('html').send(privacyPage(req.query.lang === 'en' ? 'en' : config.defaultLocale, config));
     });
-    app.use('/privacy', createPrivacyRouter({ config: () => config, log, now })); // Meta's data deletion callback
+    // Meta's data deletion callback
+    app.use(
+      '/privacy',
+      createPrivacyRouter({
+        config: () => config,
+        log,
+        now,
+        resolveSubject: () => subjectResolverFor(config, graph, log),
+      }),
+    );
     app.use(createOrderPageRouter({ config: () => config, log, now })); // a getter: the port is known after listen
   }
   app.get('/healthz', async (_req, res) => {

@@ -10,6 +10,7 @@ import type { Logger } from '../log.js';
 import { recordAudit } from './audit.js';
 import { eraseCommentsOf } from '../comments/service.js';
 import { escapeRegex, forgetFan } from './fans.js';
+import type { SubjectResolver } from '../privacy/subject-resolver.js';
 
 /**
  * The right to erasure (issue #11): erase one fan everywhere we keep them, and the deletion requests
@@ -24,6 +25,11 @@ export interface PrivacyContext {
   /** How long cancelled outbox messages are kept (the outbox retention). */
   readonly outboxRetentionMs: number;
   readonly log?: Logger | undefined;
+  /**
+   * Maps the app-scoped id of Meta's deletion callback to this page's PSIDs (the ID Matching API).
+   * Absent without an app id: only fans whose PSID or recorded `asid` equals the subject are found.
+   */
+  readonly resolveSubject?: SubjectResolver | undefined;
 }
 
 export type ErasureReason = 'fan_request' | 'meta_deletion_callback' | 'admin';
@@ -250,6 +256,12 @@ export async function processDeletionRequest(
     // A Messenger request names a PSID we know even if the fan record is gone: erase the rest anyway.
     if (source === 'messenger' || source === 'admin') psids.add(subjectId);
     const totals: Record<string, number> = { fans: 0 };
+    if (source === 'meta_callback' && ctx.resolveSubject) {
+      // Meta names the person by their app-scoped id; a Messenger-only bot knows them by PSID.
+      const matched = await ctx.resolveSubject(subjectId);
+      for (const psid of matched) psids.add(psid);
+      totals.idMatches = matched.length;
+    }
     for (const psid of psids) {
       const report = await eraseFan({ ...ctx, pageId }, psid, REASON_BY_SOURCE[source], {
         keepOutboxKeys: (request.keepOutboxKeys as string[] | undefined) ?? [],

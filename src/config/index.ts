@@ -123,6 +123,8 @@ export class ConfigError extends Error {
 /** Credentials used only in simulator mode: the fake Graph API accepts exactly these. */
 export const SIMULATOR_CREDENTIALS = Object.freeze({
   appSecret: 'simulator-app-secret',
+  /** The fake Graph API's default app id: its app token is `${appId}|${appSecret}`. */
+  appId: '1000000000000001',
   verifyToken: 'simulator-verify-token',
   accessToken: 'SIMULATOR-PAGE-ACCESS-TOKEN-0000000000',
   pageId: SIMULATOR_PAGE_ID,

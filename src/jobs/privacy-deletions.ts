@@ -1,4 +1,5 @@
 import { processPendingDeletions } from '../app/privacy.js';
+import { subjectResolverFor } from '../privacy/subject-resolver.js';
 import type { JobDefinition } from './types.js';
 
 /**
@@ -18,6 +19,7 @@ export function privacyDeletionsJob(): JobDefinition {
           secret: ctx.config.facebook.appSecret,
           outboxRetentionMs: ctx.config.retention.outboxMs,
           log: ctx.log,
+          resolveSubject: subjectResolverFor(ctx.config, ctx.graph, ctx.log),
         },
         { olderThanMs: 60_000, limit: 100 },
       );

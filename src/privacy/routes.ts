@@ -10,12 +10,15 @@ import {
 import { t, toLocale } from '../i18n/index.js';
 import type { Logger } from '../log.js';
 import { parseSignedRequest } from './signed-request.js';
+import type { SubjectResolver } from './subject-resolver.js';
 
 export interface PrivacyRouterDeps {
   /** Read per request: the public URL is only final once the server listens. */
   readonly config: () => Config;
   readonly log: Logger;
   readonly now: () => Date;
+  /** Read per request: the Graph client that maps Meta's app-scoped ids exists once the app is wired. */
+  readonly resolveSubject?: () => SubjectResolver | undefined;
 }
 
 export const escapeHtml = (s: string): string =>
@@ -42,6 +45,7 @@ export function createPrivacyRouter(deps: PrivacyRouterDeps): Router {
     secret: config.facebook.appSecret,
     outboxRetentionMs: config.retention.outboxMs,
     log,
+    resolveSubject: deps.resolveSubject?.(),
   });
 
   router.post(

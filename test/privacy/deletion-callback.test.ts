@@ -5,6 +5,9 @@ import { FanModel } from '../../src/db/models/fan.js';
 import { InboxEventModel } from '../../src/db/models/inbox-event.js';
 import { ERASED_INBOX_PAYLOAD } from '../../src/app/privacy.js';
 import { parseSignedRequest } from '../../src/privacy/signed-request.js';
+import { privacyDeletionsJob } from '../../src/jobs/privacy-deletions.js';
+import { GraphClient } from '../../src/messenger/graph/client.js';
+import { silentLogger } from '../../src/log.js';
 import { startTestApp, waitFor, type TestApp } from '../support/app.js';
 
 /** Exactly as Meta builds it: base64url(HMAC-SHA256(base64url(payload), secret)) + "." + base64url(payload). */
@@ -123,6 +126,74 @@ describe('Meta data deletion callback: POST /privacy/deletion and the status pag
     }
     expect(await DeletionRequestModel.countDocuments({})).to.equal(before);
     expect((await FanModel.findOne({ psid }).lean())?.forgottenAt ?? null).to.equal(null);
+  });
+
+  it("maps the app-scoped user_id Meta sends to the fan's PSID through the ID Matching API", async () => {
+    const psid = '5000000000000077';
+    const asid = '10229000000000077';
+    t.fakeGraph.addUser({ psid, asid, firstName: 'Asia', lastName: 'Rossi', pageId: t.pageId });
+    expect(await t.say(psid, 'ciao')).to.equal(200);
+    await waitFor(() => t.fakeGraph.messagesTo(psid).length >= 3);
+    const before = await FanModel.findOne({ psid }).lean();
+    expect(before?.forgottenAt).to.equal(undefined);
+
+    const res = await post(form(metaSignedRequest(payload(asid), secret)));
+    expect(res.status).to.equal(200);
+    const { confirmation_code: code } = (await res.json()) as { confirmation_code: string };
+
+    const fan = await FanModel.findOne({ psid }).lean();
+    expect(fan?.forgottenAt).to.be.instanceOf(Date);
+    const request = await DeletionRequestModel.findOne({ code }).lean();
+    expect(request).to.deep.include({ state: 'completed' });
+    expect(request?.result).to.deep.include({ fans: 1, idMatches: 1 });
+    const lookups = t.fakeGraph.calls.filter((c) => c.path.endsWith(`/${asid}/ids_for_pages`));
+    expect(lookups).to.have.length(1);
+    expect(lookups[0]!.status).to.equal(200);
+  });
+
+  it('an id Meta cannot match erases nothing, completes, and does not retry', async () => {
+    const res = await post(form(metaSignedRequest(payload('10229000000000999'), secret)));
+    expect(res.status).to.equal(200);
+    const { confirmation_code: code } = (await res.json()) as { confirmation_code: string };
+    const request = await DeletionRequestModel.findOne({ code }).lean();
+    expect(request).to.deep.include({ state: 'completed' });
+    expect(request?.result).to.deep.include({ fans: 0, idMatches: 0 });
+  });
+
+  it('a Graph outage during the lookup leaves the request pending; the job finishes it later', async () => {
+    const psid = '5000000000000078';
+    const asid = '10229000000000078';
+    t.fakeGraph.addUser({ psid, asid, firstName: 'Bruno', lastName: 'Verdi', pageId: t.pageId });
+    expect(await t.say(psid, 'ciao')).to.equal(200);
+    await waitFor(() => t.fakeGraph.messagesTo(psid).length >= 3);
+    t.fakeGraph.inject({ kind: '5xx', match: (c) => c.path.endsWith('/ids_for_pages') });
+
+    const res = await post(form(metaSignedRequest(payload(asid), secret)));
+    expect(res.status).to.equal(200); // Meta gets its code: the erasure is owed, not refused
+    const { confirmation_code: code } = (await res.json()) as { confirmation_code: string };
+    const pending = await DeletionRequestModel.findOne({ code }).lean();
+    expect(pending).to.deep.include({ state: 'pending', attempts: 1 });
+    expect(pending?.lastError).to.match(/GraphApiError/);
+    expect((await FanModel.findOne({ psid }).lean())?.forgottenAt).to.equal(undefined);
+
+    // The job's own run, a few minutes later (it takes requests pending for over a minute).
+    const graph = new GraphClient({
+      baseUrl: `${t.app.url}/fake-graph`,
+      version: t.config.graph.version,
+      appSecret: t.config.facebook.appSecret,
+    });
+    const run = await privacyDeletionsJob().run({
+      now: new Date(Date.now() + 2 * 60_000),
+      log: silentLogger,
+      config: t.config,
+      graph,
+      page: t.config.facebook.page,
+      signal: new AbortController().signal,
+    });
+    graph.close();
+    expect(run.summary).to.deep.include({ completed: 1, failed: 0 });
+    expect(await DeletionRequestModel.findOne({ code }).lean()).to.deep.include({ state: 'completed' });
+    expect((await FanModel.findOne({ psid }).lean())?.forgottenAt).to.be.instanceOf(Date);
   });
 
   it('refuses malformed requests with 400 JSON, never 500', async () => {

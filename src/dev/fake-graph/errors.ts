@@ -80,6 +80,7 @@ export const metaErrors = {
       { type: 'GraphMethodException', subcode: 33 },
     ),
   pageTokenRequired: () => metaError(403, 200, '(#200) This endpoint requires a Page access token'),
+  appTokenRequired: () => metaError(400, 100, '(#100) This method must be called with an app access token'),
   outsideWindow: () =>
     metaError(
       400,

@@ -243,6 +243,7 @@ function route(ctx: RouterContext, p: Parsed, authOrError: Auth | Reply): Reply 
   if (first === undefined || rest.length > 0) return metaErrors.unsupported(m, p.segments.join('/'));
 
   if (first === 'debug_token' && edge === undefined && m === 'GET') return debugToken(ctx, p, auth);
+  if (edge === 'ids_for_pages' && m === 'GET') return idsForPages(ctx, first, auth);
 
   // Page-token-only from here.
   if (auth.kind !== 'page') return metaErrors.pageTokenRequired();
@@ -267,6 +268,18 @@ function route(ctx: RouterContext, p: Parsed, authOrError: Auth | Reply): Reply 
   if (edge === 'comments' && m === 'POST') return publicReply(ctx, page, first, p);
   if (edge === undefined && m === 'GET') return profile(ctx, page, first, p);
   return metaErrors.unsupported(m, edge === undefined ? first : `${first}/${edge}`);
+}
+
+/** ID Matching API: app token only (Meta refuses page tokens here). */
+function idsForPages(ctx: RouterContext, asid: string, auth: Auth): Reply {
+  if (auth.kind !== 'app') return metaErrors.appTokenRequired();
+  const ids = ctx.state.idsForPages(asid);
+  if (ids.length === 0) return metaErrors.unsupported('GET', asid);
+  const data = ids.map(({ psid, pageId }) => ({
+    id: psid,
+    page: { id: pageId, name: ctx.state.pages.get(pageId)?.name ?? '' },
+  }));
+  return { status: 200, body: { data, paging: { cursors: { before: 'MAZDZD', after: 'MAZDZD' } } } };
 }
 
 function checkProof(ctx: RouterContext, p: Parsed): Reply | undefined {

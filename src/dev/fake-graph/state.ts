@@ -20,6 +20,8 @@ export interface FakeUser {
   timezone?: number;
   /** PSIDs are page-scoped; omit to make the user known to every page. */
   pageId?: string;
+  /** The person's app-scoped id (what Meta's data deletion callback names), for the ID Matching API. */
+  asid?: string;
 }
 
 export interface FakeComment {
@@ -206,6 +208,29 @@ export class FakeGraphState {
     if (c.psid) return c.psid;
     const h = createHash('sha256').update(`${pageId}:${c.fromId}`).digest();
     return `7${(h.readBigUInt64BE(0) % 10n ** 15n).toString().padStart(15, '0')}`;
+  }
+
+  /**
+   * The ID Matching API's view of a person: their PSID on each page that knows them. A person is the
+   * same behind a user added with this `asid` and behind comments written as `fromId === asid`.
+   */
+  idsForPages(asid: string): { psid: string; pageId: string }[] {
+    const found = new Map<string, { psid: string; pageId: string }>();
+    for (const u of this.users.values()) {
+      if (u.asid !== asid) continue;
+      const pages = u.pageId === undefined ? [...this.pages.keys()] : [u.pageId];
+      for (const pageId of pages) found.set(key(pageId, u.psid), { psid: u.psid, pageId });
+    }
+    for (const pageId of this.pages.keys()) {
+      const psid = this.psidForCommenter(pageId, {
+        commentId: '',
+        postId: '',
+        fromId: asid,
+        createdTime: new Date(0),
+      });
+      if (this.knownPsids.has(key(pageId, psid))) found.set(key(pageId, psid), { psid, pageId });
+    }
+    return [...found.values()];
   }
 
   setThreadOwner(pageId: string, psid: string, appId: string): void {

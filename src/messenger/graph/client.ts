@@ -97,6 +97,12 @@ export interface PageIdentity {
   name: string;
 }
 
+/** One answer of the ID Matching API: the person's PSID on one Page. */
+export interface PageScopedId {
+  readonly psid: string;
+  readonly pageId: string;
+}
+
 export interface TokenInfo {
   isValid: boolean;
   appId?: string;
@@ -311,6 +317,38 @@ export class GraphClient {
       info.error = err;
     }
     return info;
+  }
+
+  /**
+   * Meta's ID Matching API: the page-scoped ids (PSIDs) a person has on the Pages of the app's business,
+   * from their app-scoped id. `GET /{asid}/ids_for_pages` with the app access token; follows paging.
+   */
+  async idsForPages(appToken: string, asid: string): Promise<PageScopedId[]> {
+    const out: PageScopedId[] = [];
+    let after: string | undefined;
+    // A person has a PSID per Page of the business: a few pages at most, so a small bound is safe.
+    for (let page = 0; page < 20; page++) {
+      const data = await this.request<unknown>('GET', `/${enc(asid)}/ids_for_pages`, appToken, {
+        params: after ? { after } : {},
+      });
+      if (!isObject(data) || !Array.isArray(data.data))
+        throw unexpected('GET', `/${asid}/ids_for_pages`, data);
+      for (const item of data.data) {
+        if (
+          isObject(item) &&
+          typeof item.id === 'string' &&
+          isObject(item.page) &&
+          typeof item.page.id === 'string'
+        )
+          out.push({ psid: item.id, pageId: item.page.id });
+      }
+      const cursors =
+        isObject(data.paging) && isObject(data.paging.cursors) ? data.paging.cursors : undefined;
+      const next = isObject(data.paging) && typeof data.paging.next === 'string';
+      if (!next || typeof cursors?.after !== 'string') break;
+      after = cursors.after;
+    }
+    return out;
   }
 
   // -------------------------------------------------------------------------------------------
