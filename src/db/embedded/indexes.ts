@@ -145,6 +145,13 @@ export class Index {
     return typeof cur === 'string' ? [cur] : cur;
   }
 
+  /** How many documents `lookup` would return, without listing them. */
+  lookupCount(level: number, key: string): number {
+    const cur = this.levels[level]?.get(key);
+    if (cur === undefined) return 0;
+    return typeof cur === 'string' ? 1 : cur.size;
+  }
+
   clear(): void {
     for (const m of this.levels) m.clear();
   }

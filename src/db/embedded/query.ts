@@ -1,8 +1,18 @@
 import { Query } from 'mingo';
 import { Binary, Long, ObjectId } from 'bson';
 import { commandError, toCommandError } from './errors.js';
+import { comparePositions, type IdOrder, type Position } from './id-order.js';
 import type { Collection } from './storage.js';
-import { encodeKey, isPlainObject, MISSING, parseSort, pathValues, sortDocs, type Doc } from './values.js';
+import {
+  encodeKey,
+  isPlainObject,
+  MISSING,
+  parseSort,
+  pathValues,
+  sortDocs,
+  typeRank,
+  type Doc,
+} from './values.js';
 
 /** $in lists longer than this are cheaper to scan than to probe value by value. */
 const MAX_IN_PROBES = 1000;
@@ -128,26 +138,39 @@ export function equalityConstraints(filter: Doc, out = new Map<string, unknown[]
 }
 
 /**
- * The documents an equality filter can possibly match, found through the _id map or the
- * index covering the longest prefix of equality fields; null means "no index helps, scan".
- * Callers still run the full filter on each candidate, so this only has to be a superset.
+ * How an equality filter's candidates would be found: through the _id map or the index covering
+ * the longest prefix of equality fields. `estimate` (an upper bound of the candidates) is known
+ * before any is fetched, so a caller can prefer the `_id` order when the index would return most of
+ * the collection (e.g. every fan of the one Page).
  */
-export function indexCandidates(coll: Collection, filter: unknown): Doc[] | null {
+interface CandidatePlan {
+  readonly byId: boolean;
+  readonly estimate: number;
+  fetch(): Doc[];
+}
+
+function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null {
   if (!isPlainObject(filter)) return null;
   const eq = equalityConstraints(filter);
   if (eq.size === 0) return null;
   const ids = eq.get('_id');
   if (ids) {
-    const out: Doc[] = [];
-    const seen = new Set<string>();
-    for (const v of ids) {
-      const k = encodeKey(v);
-      if (seen.has(k)) continue;
-      seen.add(k);
-      const d = coll.docs.get(k);
-      if (d) out.push(d);
-    }
-    return out;
+    return {
+      byId: true,
+      estimate: ids.length,
+      fetch() {
+        const out: Doc[] = [];
+        const seen = new Set<string>();
+        for (const v of ids) {
+          const k = encodeKey(v);
+          if (seen.has(k)) continue;
+          seen.add(k);
+          const d = coll.docs.get(k);
+          if (d) out.push(d);
+        }
+        return out;
+      },
+    };
   }
   let best = null;
   let bestDepth = 0;
@@ -169,17 +192,103 @@ export function indexCandidates(coll: Collection, filter: unknown): Doc[] | null
     keys = next;
     if (keys.length > MAX_IN_PROBES) return null;
   }
-  const seen = new Set<string>();
-  const out: Doc[] = [];
-  for (const key of keys) {
-    for (const id of best.lookup(bestDepth - 1, key)) {
-      if (seen.has(id)) continue;
-      seen.add(id);
-      const d = coll.docs.get(id);
-      if (d) out.push(d);
+  const index = best;
+  const level = bestDepth - 1;
+  let estimate = 0;
+  for (const key of keys) estimate += index.lookupCount(level, key);
+  return {
+    byId: false,
+    estimate,
+    fetch() {
+      const seen = new Set<string>();
+      const out: Doc[] = [];
+      for (const key of keys) {
+        for (const id of index.lookup(level, key)) {
+          if (seen.has(id)) continue;
+          seen.add(id);
+          const d = coll.docs.get(id);
+          if (d) out.push(d);
+        }
+      }
+      return out;
+    },
+  };
+}
+
+/**
+ * The documents an equality filter can possibly match, found through the _id map or the
+ * index covering the longest prefix of equality fields; null means "no index helps, scan".
+ * Callers still run the full filter on each candidate, so this only has to be a superset.
+ */
+export function indexCandidates(coll: Collection, filter: unknown): Doc[] | null {
+  return candidatePlan(coll, filter)?.fetch() ?? null;
+}
+
+/** One side of an `_id` range: `strict` for $gt/$lt, not for $gte/$lte. */
+interface IdBound {
+  value: unknown;
+  strict: boolean;
+}
+
+/**
+ * Bound values whose matches mingo confines to their own BSON type (type bracketing), so that
+ * every match lies in one contiguous stretch of the `_id` order. Others (null, objects, MinKey…)
+ * keep the scan.
+ */
+function isBracketedBound(v: unknown): boolean {
+  if (typeof v === 'number') return !Number.isNaN(v);
+  return typeof v === 'string' || typeof v === 'boolean' || v instanceof ObjectId || v instanceof Date;
+}
+
+/**
+ * The `_id` range a filter implies through top-level (or $and-ed) $gt/$gte/$lt/$lte conditions.
+ * Other conditions, including any other operator on `_id`, are left to the matcher, which still runs
+ * on every document of the range: the range only has to contain every match.
+ */
+export function idRange(
+  filter: unknown,
+  out: { lower: IdBound[]; upper: IdBound[] } = { lower: [], upper: [] },
+): { lower: IdBound[]; upper: IdBound[] } {
+  if (!isPlainObject(filter)) return out;
+  for (const k of Object.keys(filter)) {
+    const v = filter[k];
+    if (k === '$and' && Array.isArray(v)) {
+      for (const sub of v) idRange(sub, out);
+      continue;
+    }
+    if (k !== '_id' || !isPlainObject(v)) continue;
+    for (const op of Object.keys(v)) {
+      const b = v[op];
+      if (!isBracketedBound(b)) continue;
+      if (op === '$gt' || op === '$gte') out.lower.push({ value: b, strict: op === '$gt' });
+      else if (op === '$lt' || op === '$lte') out.upper.push({ value: b, strict: op === '$lt' });
     }
   }
   return out;
+}
+
+/**
+ * The stretch of the `_id` order that holds every document the range can match: from the
+ * tightest lower bound (or the start of the upper bound's BSON type) to the tightest upper bound
+ * (or the end of the lower bound's type).
+ */
+function idStretch(order: IdOrder, range: { lower: IdBound[]; upper: IdBound[] }): [Position, Position] {
+  let from = order.start();
+  let to = order.end();
+  for (const b of range.lower) {
+    const p = order.seekValue(b.value, b.strict);
+    if (comparePositions(p, from) > 0) from = p;
+    const typeEnd = order.seekRank(typeRank(b.value), true);
+    if (comparePositions(typeEnd, to) < 0) to = typeEnd;
+  }
+  for (const b of range.upper) {
+    // the first position at or above the bound (strict) or above it is where matches end
+    const p = order.seekValue(b.value, !b.strict);
+    if (comparePositions(p, to) < 0) to = p;
+    const typeStart = order.seekRank(typeRank(b.value), false);
+    if (comparePositions(typeStart, from) > 0) from = typeStart;
+  }
+  return [from, to];
 }
 
 export interface FindOptions {
@@ -188,14 +297,63 @@ export interface FindOptions {
   limit?: number;
 }
 
+/**
+ * Matching documents in `_id` order, walked from the range's bound; null when `budget` documents
+ * were examined before the walk could finish (the caller then takes its cheaper plan).
+ */
+function walkIdOrder(
+  coll: Collection,
+  range: { lower: IdBound[]; upper: IdBound[] },
+  dir: 1 | -1,
+  match: Matcher,
+  skip: number,
+  limit: number,
+  budget: number,
+): Doc[] | null {
+  const order = coll.idOrder();
+  const [from, to] = idStretch(order, range);
+  const out: Doc[] = [];
+  let skipped = 0;
+  let examined = 0;
+  let complete = true;
+  order.walk(from, to, dir, (key) => {
+    if (++examined > budget) {
+      complete = false;
+      return false;
+    }
+    const d = coll.docs.get(key);
+    if (d === undefined || !match(d)) return true;
+    if (skipped < skip) {
+      skipped++;
+      return true;
+    }
+    out.push(d);
+    return out.length < limit;
+  });
+  return complete ? out : null;
+}
+
 /** Matching documents in result order, with skip/limit applied (no projection). */
 export function findDocs(coll: Collection | undefined, filter: unknown, opts: FindOptions = {}): Doc[] {
   if (!coll) return [];
   const match = compileFilter(filter);
   const skip = Math.max(0, opts.skip ?? 0);
   const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
-  const source: Iterable<Doc> = indexCandidates(coll, filter) ?? coll.docs.values();
   const spec = parseSort(opts.sort);
+  const plan = candidatePlan(coll, filter);
+  // Sorted by _id alone, or unsorted with an _id range: the _id order serves it as MongoDB's _id
+  // index does, without looking at documents outside the range or past the limit.
+  const idDir = spec === null ? 1 : spec.length === 1 && spec[0]![0] === '_id' ? spec[0]![1] : null;
+  if (idDir !== null && !plan?.byId) {
+    const range = idRange(filter);
+    if (spec !== null || range.lower.length > 0 || range.upper.length > 0) {
+      // An equality index that narrows to fewer documents than the walk would examine is cheaper;
+      // the walk stops after that many and the index is used (at most twice the index's work).
+      const walked = walkIdOrder(coll, range, idDir, match, skip, limit, plan ? plan.estimate : Infinity);
+      if (walked) return walked;
+    }
+  }
+  const source: Iterable<Doc> = plan?.fetch() ?? coll.docs.values();
   if (!spec) {
     const out: Doc[] = [];
     let skipped = 0;

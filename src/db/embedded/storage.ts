@@ -1,5 +1,6 @@
 import { commandError, MongoCommandError, ErrorCodes } from './errors.js';
 import { formatKeyValue, Index, normaliseIndexSpec, sameIndexOptions, type IndexSpec } from './indexes.js';
+import { IdOrder } from './id-order.js';
 import { idKeyOf, type Doc } from './values.js';
 
 /** Where storage sends the redo records of every mutation (the journal, or nothing in memory mode). */
@@ -27,6 +28,8 @@ export class Collection {
   /** Documents by encoded _id; Map keeps insertion order, which serves as natural order. */
   readonly docs = new Map<string, Doc>();
   readonly indexes: Index[] = [];
+  /** Built on the first query that needs `_id` order, then kept up to date by Storage. */
+  private order: IdOrder | null = null;
 
   constructor(
     readonly db: string,
@@ -36,6 +39,21 @@ export class Collection {
 
   get ns(): string {
     return `${this.db}.${this.name}`;
+  }
+
+  /** The `_id`s in BSON order (built once, on first use, so collections never queried by range pay nothing). */
+  idOrder(): IdOrder {
+    this.order ??= IdOrder.build([...this.docs].map(([k, d]) => [k, d._id]));
+    return this.order;
+  }
+
+  /** Storage calls these after changing `docs`; a no-op until the order is first used. */
+  orderAdded(key: string, id: unknown): void {
+    this.order?.add(id, key);
+  }
+
+  orderRemoved(key: string, id: unknown): void {
+    this.order?.delete(id, key);
   }
 
   indexSpecs(): IndexSpec[] {
@@ -186,6 +204,7 @@ export class Storage {
     if (previous) this.unindex(coll, id, previous);
     for (let i = 0; i < coll.indexes.length; i++) coll.indexes[i]!.add(id, keys[i]!);
     coll.docs.set(id, doc);
+    if (!previous) coll.orderAdded(id, doc._id);
     this.log({ o: 'p', db: coll.db, c: coll.name, d: doc });
   }
 
@@ -228,6 +247,7 @@ export class Storage {
     if (!stored) return;
     this.unindex(coll, id, stored);
     coll.docs.delete(id);
+    coll.orderRemoved(id, stored._id);
     this.log({ o: 'r', db: coll.db, c: coll.name, id: doc._id });
   }
 

@@ -125,7 +125,7 @@ export function valueAtPath(doc: Doc, path: string): unknown {
 }
 
 /** MongoDB's cross-type sort order (src/mongo/bson/bsontypes.h canonicalizeBSONType). */
-function typeRank(v: unknown): number {
+export function typeRank(v: unknown): number {
   switch (typeof v) {
     case 'undefined':
       return 1;
