@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type NextFunction } from 'express';
+import express, { type Request, type Response, type NextFunction, type RequestHandler } from 'express';
 import type { Logger } from '../../log.js';
 import { splitWebhookBody } from './events.js';
 import { isValidSignature } from './signature.js';
@@ -38,47 +38,42 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
     res.status(200).type('text/plain').send(challenge);
   });
 
-  router.post(
-    '/',
-    express.raw({ type: () => true, limit: deps.maxBodyBytes }),
-    async (req: Request, res: Response) => {
-      const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      if (!isValidSignature(raw, req.get('x-hub-signature-256'), deps.appSecret)) {
-        log.warn(
-          { bytes: raw.length, ip: req.ip },
-          'webhook POST with a missing or invalid X-Hub-Signature-256',
-        );
-        res.status(401).json({ error: 'invalid signature' });
-        return;
-      }
-      let body: unknown;
-      try {
-        body = JSON.parse(raw.toString('utf8'));
-      } catch {
-        log.warn({ bytes: raw.length }, 'webhook POST with malformed JSON');
-        res.status(400).json({ error: 'malformed JSON' });
-        return;
-      }
-      const now = deps.now();
-      const { events, problems } = splitWebhookBody(body, now);
-      if (problems.length > 0)
-        log.warn({ problems }, 'webhook body has parts we cannot use; they are skipped');
-      try {
-        const result = await acceptEvents(events, now);
-        if (result.duplicates > 0)
-          log.info({ duplicates: result.duplicates }, 'redelivered webhook events ignored');
-        if (result.accepted > 0) deps.onAccepted?.(result.accepted);
-      } catch (error) {
-        // Not stored means not acknowledged: Meta will deliver again.
-        log.error({ err: error }, 'could not store webhook events; answering 503 so Meta retries');
-        res.status(503).json({ error: 'temporarily unavailable' });
-        return;
-      }
-      res.status(200).type('text/plain').send('EVENT_RECEIVED');
-    },
-  );
+  router.post('/', readRawBody(deps.maxBodyBytes, log), async (req: Request, res: Response) => {
+    const raw = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
+    if (!isValidSignature(raw, req.get('x-hub-signature-256'), deps.appSecret)) {
+      log.warn(
+        { bytes: raw.length, ip: req.ip },
+        'webhook POST with a missing or invalid X-Hub-Signature-256',
+      );
+      res.status(401).json({ error: 'invalid signature' });
+      return;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(raw.toString('utf8'));
+    } catch {
+      log.warn({ bytes: raw.length }, 'webhook POST with malformed JSON');
+      res.status(400).json({ error: 'malformed JSON' });
+      return;
+    }
+    const now = deps.now();
+    const { events, problems } = splitWebhookBody(body, now);
+    if (problems.length > 0) log.warn({ problems }, 'webhook body has parts we cannot use; they are skipped');
+    try {
+      const result = await acceptEvents(events, now);
+      if (result.duplicates > 0)
+        log.info({ duplicates: result.duplicates }, 'redelivered webhook events ignored');
+      if (result.accepted > 0) deps.onAccepted?.(result.accepted);
+    } catch (error) {
+      // Not stored means not acknowledged: Meta will deliver again.
+      log.error({ err: error }, 'could not store webhook events; answering 503 so Meta retries');
+      res.status(503).json({ error: 'temporarily unavailable' });
+      return;
+    }
+    res.status(200).type('text/plain').send('EVENT_RECEIVED');
+  });
 
-  // Body-parser failures (too large, aborted) end here instead of express's HTML error page.
+  // Read failures (an aborted upload) end here instead of express's HTML error page.
   router.use((error: unknown, _req: Request, res: Response, next: NextFunction) => {
     if (res.headersSent) {
       next(error);
@@ -91,4 +86,50 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
   });
 
   return router;
+}
+
+/**
+ * Reads the body as bytes, refusing it with 413 as soon as it is known to be too large: from its
+ * Content-Length before any byte is read, or at the first chunk past the limit. express.raw answers
+ * only after draining the whole body, so a slow sender could hold the socket for the full request
+ * timeout and get a 408 instead. The connection is closed after the 413 rather than drained.
+ */
+function readRawBody(maxBytes: number, log: Logger): RequestHandler {
+  return (req, res, next) => {
+    const refuse = (bytes: number) => {
+      log.warn({ bytes, limit: maxBytes }, 'webhook body too large; refused before reading it all');
+      req.pause();
+      res.set('Connection', 'close').status(413).json({ error: 'entity.too.large' });
+    };
+    const declared = Number(req.get('content-length'));
+    if (declared > maxBytes) {
+      refuse(declared);
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let finished = false;
+    req.on('data', (chunk: Buffer) => {
+      if (finished) return;
+      size += chunk.length;
+      if (size > maxBytes) {
+        finished = true;
+        refuse(size);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => {
+      if (finished) return;
+      finished = true;
+      req.body = Buffer.concat(chunks, size);
+      next();
+    });
+    // An aborted upload: nobody is left to answer.
+    req.on('error', (error) => {
+      if (finished) return;
+      finished = true;
+      next(error);
+    });
+  };
 }
