@@ -22,6 +22,12 @@ const PAGE = {
 };
 const APP_SECRET = 'crash-test-app-secret';
 const VERIFY_TOKEN = 'crash-test-verify';
+/**
+ * A killed process's leases must expire before another takes its work over: the shortest allowed
+ * values keep that wait to seconds (the echo grace stays at its default, so a send in doubt is
+ * still confirmed by its echo rather than repeated).
+ */
+const SHORT_LEASES = { INBOX_LEASE_SECONDS: '5', OUTBOX_CLAIM_SECONDS: '15', JOB_LEASE_SECONDS: '10' };
 /** A new fan's first message gets greet + disclosure + menu (flows/start.ts). */
 const BURST = 3;
 
@@ -36,13 +42,14 @@ function startBot(role: 'web' | 'all', mongoUri: string, graphUrl: string): Prom
     GRAPH_API_URL: graphUrl,
     GRAPH_API_VERSION: 'v25.0',
     LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
+    ...SHORT_LEASES,
   });
 }
 
 describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the test process)', function () {
-  // Leases held by a killed process expire before the next one may take over (inbox 30 s,
-  // outbox claim 60 s): the mid-processing case is slow by design.
-  this.timeout(240_000);
+  // Leases held by a killed process expire before the next one may take over (inbox 5 s, outbox
+  // claim 15 s + echo grace 15 s here).
+  this.timeout(120_000);
 
   let dataDir: string;
   let mongo: EmbeddedMongo;
@@ -144,7 +151,7 @@ describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the
     const restartedAt = Date.now();
     await launch('all');
     try {
-      await waitFor(() => fans.every((psid) => fake.messagesTo(psid).length >= BURST), 150_000);
+      await waitFor(() => fans.every((psid) => fake.messagesTo(psid).length >= BURST), 90_000);
     } catch (error) {
       // Say which fans are short and what the database knows about them.
       for (const psid of fans.filter((p) => fake.messagesTo(p).length < BURST)) {
