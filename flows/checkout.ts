@@ -138,10 +138,12 @@ async function confirm(turn: Turn, version: string): Promise<void> {
         truncate(
           [
             ...discountLines,
-            turn.t('shop.checkout.created', {
-              number: order.number,
-              total: formatMoney(order.total, turn.locale),
-            }),
+            order.state === 'paid' && order.total.amount === 0
+              ? turn.t('shop.checkout.paidByCredit', { number: order.number })
+              : turn.t('shop.checkout.created', {
+                  number: order.number,
+                  total: formatMoney(order.total, turn.locale),
+                }),
           ].join('\n'),
           640,
         ),

@@ -18,6 +18,7 @@ import {
   createOrder,
   findOrderByIdempotencyKey,
   getOrder,
+  transitionOrder,
   type OrdersContext,
   type OrderView,
 } from './orders.js';
@@ -350,6 +351,26 @@ export async function confirmCheckout(
  * given back. Cancelling a discounted order gives the credit back (`onOrderCancelled` → `refundSpend`).
  */
 export async function applyCredit(ctx: CheckoutContext, order: OrderView): Promise<OrderView> {
+  return settleIfNothingDue(ctx, await spendCreditOn(ctx, order));
+}
+
+/**
+ * An order the credit paid in full is paid: nobody will ever follow a payment link for 0,00 €. Also
+ * finishes a retried confirm whose first attempt died between the discount and this transition.
+ */
+async function settleIfNothingDue(ctx: CheckoutContext, order: OrderView): Promise<OrderView> {
+  if (order.state !== 'pending_payment' || !order.discount || order.total.amount > 0) return order;
+  const moved = await transitionOrder(
+    ctx,
+    order.id,
+    'paid',
+    { type: 'system', label: 'invite_credit' },
+    { tellFan: false }, // the checkout's answer says it: nothing to pay
+  );
+  return moved.ok ? moved.order : ((await getOrder(ctx, order.id)) ?? order);
+}
+
+async function spendCreditOn(ctx: CheckoutContext, order: OrderView): Promise<OrderView> {
   if (order.source.type !== 'cart' || order.state !== 'pending_payment' || order.discount) return order;
   const currency = order.total.currency;
   const prior = await findEntry(spendKey(ctx.pageId, order.id));

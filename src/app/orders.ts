@@ -413,6 +413,8 @@ export async function transitionOrder(
   orderId: string,
   to: OrderState,
   actor: OrderActor,
+  /** `tellFan: false` when the caller's own answer already tells the fan (checkout paid by credit). */
+  opts: { readonly tellFan?: boolean } = {},
 ): Promise<TransitionOrderResult> {
   for (let attempt = 0; attempt < MAX_RACE_RETRIES; attempt++) {
     const current = await getOrder(ctx, orderId);
@@ -437,7 +439,7 @@ export async function transitionOrder(
     if (move.releasesStock && (await releaseStock(ctx, order))) {
       order = (await getOrder(ctx, order.id)) ?? order;
     }
-    if (move.notifyFan) await notifyFan(ctx, order);
+    if (move.notifyFan && opts.tellFan !== false) await notifyFan(ctx, order);
     // Referral rewards follow the order (earned when paid, reversed when cancelled), under ledger keys:
     // safe to repeat, and `settleRewards` re-applies them if this process dies right here.
     if (to === 'paid' || to === 'cancelled') {

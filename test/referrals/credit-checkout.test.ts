@@ -93,14 +93,35 @@ describe('referrals: spending invite credit at checkout (embedded MongoDB)', fun
     expect(it).to.contain('Credito inviti').and.contain('−5,00\u00a0€').and.contain('84,90\u00a0€');
   });
 
-  it('credit larger than the total: total 0 and the rest stays', async () => {
+  it('credit larger than the total: total 0, the order is paid at once, and the rest stays', async () => {
     const psid = newPsid();
     await giveCredit(psid, 10_000);
-    const { order } = await checkout(psid);
+    const { order, version } = await checkout(psid);
     expect(order.total.amount).to.equal(0);
     expect(order.discount?.amount.amount).to.equal(8990);
     expect(order.subtotal.amount).to.equal(8990);
-    expect(order.payment.url).to.contain('amount=0.00');
+    expect(order.state).to.equal('paid');
+    const stored = await OrderModel.findById(order.id).lean();
+    expect(stored?.history?.at(-1)).to.deep.include({ from: 'pending_payment', to: 'paid' });
+    expect(stored?.history?.at(-1)?.by).to.deep.include({ type: 'system', label: 'invite_credit' });
+    expect(await eur(psid)).to.equal(10_000 - 8990);
+    // A retried confirm changes nothing.
+    const again = await confirmCheckout(ctx(), psid, version);
+    expect(again.ok && again.order.state).to.equal('paid');
+    expect(await eur(psid)).to.equal(10_000 - 8990);
+  });
+
+  it('a confirm retried after a crash between the discount and the payment settles the order', async () => {
+    const psid = newPsid();
+    await giveCredit(psid, 10_000);
+    const { order, version } = await checkout(psid);
+    // The crash: the discount is stored, the transition to paid never happened.
+    await OrderModel.updateOne(
+      { _id: order.id },
+      { $set: { state: 'pending_payment' }, $pop: { history: 1 } },
+    );
+    const again = await confirmCheckout(ctx(), psid, version);
+    expect(again.ok && again.order.state).to.equal('paid');
     expect(await eur(psid)).to.equal(10_000 - 8990);
   });
 

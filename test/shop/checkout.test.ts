@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import { upsertProduct, getProduct } from '../../src/app/catalog.js';
 import { confirmCheckout, startCheckout } from '../../src/app/checkout.js';
+import { appendEntry } from '../../src/app/ledger.js';
 import { CartModel } from '../../src/db/models/cart.js';
 import { OrderModel } from '../../src/db/models/order.js';
 import { ProductModel } from '../../src/db/models/product.js';
@@ -122,7 +123,6 @@ describe('shop: checkout through the webhook (end to end)', function () {
       const m = t.fakeGraph.messagesTo(psid);
       return m.length > before && m[m.length - 1];
     })) as unknown as Sent;
-    expect(bodyText(receipt)).to.contain(`Pagamento ricevuto per l'ordine ${order!.number}`);
     expect(bodyText(receipt)).to.contain('Totale: 154,70\u00a0€');
     expect(receipt.messagingType).to.equal('UPDATE');
     expect(buttons(receipt)[0]!.url).to.contain(`/orders/${order!.token}`);
@@ -182,6 +182,31 @@ describe('shop: checkout through the webhook (end to end)', function () {
     const [changed, summary] = await tap(psid, 'checkout:v1', 2);
     expect(bodyText(changed)).to.contain('59,90\u00a0€ → 44,90\u00a0€');
     expect(bodyText(summary)).to.contain('Totale: 44,90\u00a0€');
+  });
+
+  it('invite credit that covers the whole order: no Pay button, the order is paid, one answer says so', async () => {
+    const psid = await newFan();
+    await appendEntry(
+      { pageId: t.pageId, now: new Date() },
+      {
+        psid,
+        kind: 'earn',
+        amount: 50_000,
+        unit: 'EUR',
+        idempotencyKey: `test:credit:${psid}`,
+        reason: 'test',
+      },
+    );
+    await tap(psid, 'shop.qty:v1:CK2-S:1');
+    const [prompt] = await tap(psid, 'checkout:v1');
+    const sent = await tap(psid, confirmPayload(prompt));
+    expect(sent).to.have.length(1); // one answer: confirmed and paid, not a separate receipt
+    const [confirmed] = sent;
+    const order = await OrderModel.findOne({ pageId: t.pageId, psid }).lean();
+    expect(order!.state).to.equal('paid');
+    expect(order!.totals!.total).to.equal(0);
+    expect(bodyText(confirmed)).to.contain(order!.number).and.to.contain('niente da pagare');
+    expect(buttons(confirmed).some((b) => b.type === 'web_url')).to.equal(false);
   });
 
   it('two fans with the last unit confirm at the same time: one order, the other hears "sold out", stock never < 0', async () => {
