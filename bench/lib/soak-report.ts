@@ -1,0 +1,194 @@
+/** The soak's time series and verdicts: least-squares slopes and the memory / backlog / ack judgements. */
+import { ms } from './stats.js';
+
+export interface SoakSample {
+  /** Seconds since the load started (end of the window). */
+  readonly t: number;
+  readonly phase: 'load' | 'drain';
+  /** Events offered (scheduled) and acknowledged 2xx in the window, and non-2xx / errors. */
+  readonly offered: number;
+  readonly acked: number;
+  readonly ackErrors: number;
+  /** Ack latency (from the scheduled send time) of the requests answered in the window, ms. */
+  readonly ackP50: number;
+  readonly ackP99: number;
+  readonly ackMax: number;
+  /** Send API calls accepted by the fake (replies; private replies included) and refused. */
+  readonly sent: number;
+  readonly privateReplies: number;
+  readonly publicReplies: number;
+  readonly refused: number;
+  /** Child process, from /proc/<pid>/status (VmRSS, VmHWM) and process.memoryUsage() over IPC. */
+  readonly rssMb: number;
+  readonly hwmMb: number;
+  readonly heapMb: number;
+  readonly cpuPercent: number;
+  readonly eldP99: number;
+  /** /healthz */
+  readonly inboxPending: number;
+  readonly inboxParked: number;
+  readonly outboxPending: number;
+  readonly outboxFailed: number;
+  readonly documents: number;
+  readonly load1: number;
+}
+
+/** Least-squares slope of y over x (per unit of x); NaN with fewer than 3 points. */
+export function slope(points: readonly (readonly [number, number])[]): number {
+  const pts = points.filter(([x, y]) => Number.isFinite(x) && Number.isFinite(y));
+  if (pts.length < 3) return Number.NaN;
+  const n = pts.length;
+  const mx = pts.reduce((a, [x]) => a + x, 0) / n;
+  const my = pts.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of pts) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? Number.NaN : num / den;
+}
+
+export interface SoakVerdict {
+  readonly memory: {
+    readonly flat: boolean;
+    /** MB per minute over the second half of the load, RSS and main-isolate heap. */
+    readonly rssSlopeMbPerMin: number;
+    readonly heapSlopeMbPerMin: number;
+    readonly firstHalfRssSlopeMbPerMin: number;
+    readonly thresholdMbPerMin: number;
+    readonly rssAfterWarmupMb: number;
+    readonly rssEndOfLoadMb: number;
+    readonly rssPeakMb: number;
+    /** Documents the database gained per minute over the second half, and RSS per 1,000 of them. */
+    readonly documentsPerMin: number;
+    readonly rssMbPer1kDocuments: number;
+  };
+  readonly backlog: {
+    readonly flat: boolean;
+    readonly bounded: boolean;
+    readonly drained: boolean;
+    /** inbox + outbox pending: max over the load, slope over its second half (events/s). */
+    readonly maxPending: number;
+    readonly secondHalfSlopePerS: number;
+    readonly drainSeconds: number;
+    readonly parked: number;
+    readonly outboxFailed: number;
+  };
+  readonly ack: { readonly p50: number; readonly p99: number; readonly max: number; readonly errors: number };
+}
+
+export function judge(o: {
+  samples: readonly SoakSample[];
+  loadSeconds: number;
+  warmupSeconds: number;
+  rate: number;
+  maxSlopeMbPerMin: number;
+  drained: boolean;
+  drainSeconds: number;
+  ack: { p50: number; p99: number; max: number; errors: number };
+}): SoakVerdict {
+  const load = o.samples.filter((s) => s.phase === 'load');
+  const half = Math.max(o.warmupSeconds, o.loadSeconds / 2);
+  const second = load.filter((s) => s.t >= half);
+  const first = load.filter((s) => s.t >= o.warmupSeconds && s.t <= half);
+  const perMin = (pts: [number, number][]) => slope(pts) * 60;
+  const rssSlope = perMin(second.map((s) => [s.t, s.rssMb]));
+  const heapSlope = perMin(second.map((s) => [s.t, s.heapMb]));
+  const docsSlope = perMin(second.map((s) => [s.t, s.documents]));
+  const afterWarmup = load.find((s) => s.t >= o.warmupSeconds) ?? load[0];
+  const pending = (s: SoakSample) => s.inboxPending + s.outboxPending;
+  const maxPending = Math.max(0, ...load.map(pending));
+  const backlogSlope = slope(second.map((s) => [s.t, pending(s)]));
+  // Bounded: the second half never holds more than the first (after warm-up) did, give or take two
+  // seconds of traffic; flat: it does not trend up by more than 1% of the offered rate.
+  const firstMax = Math.max(0, ...first.map(pending));
+  const secondMax = Math.max(0, ...second.map(pending));
+  const bounded = secondMax <= firstMax + 2 * o.rate;
+  const last = o.samples[o.samples.length - 1];
+  const memoryFlat = Number.isFinite(rssSlope) && rssSlope <= o.maxSlopeMbPerMin;
+  return {
+    memory: {
+      flat: memoryFlat,
+      rssSlopeMbPerMin: rssSlope,
+      heapSlopeMbPerMin: heapSlope,
+      firstHalfRssSlopeMbPerMin: perMin(first.map((s) => [s.t, s.rssMb])),
+      thresholdMbPerMin: o.maxSlopeMbPerMin,
+      rssAfterWarmupMb: afterWarmup?.rssMb ?? Number.NaN,
+      rssEndOfLoadMb: load[load.length - 1]?.rssMb ?? Number.NaN,
+      rssPeakMb: Math.max(0, ...o.samples.map((s) => s.hwmMb)),
+      documentsPerMin: docsSlope,
+      rssMbPer1kDocuments: docsSlope > 0 ? (rssSlope / docsSlope) * 1000 : Number.NaN,
+    },
+    backlog: {
+      flat: bounded && !(backlogSlope > 0.01 * o.rate) && o.drained,
+      bounded,
+      drained: o.drained,
+      maxPending,
+      secondHalfSlopePerS: backlogSlope,
+      drainSeconds: o.drainSeconds,
+      parked: last?.inboxParked ?? 0,
+      outboxFailed: last?.outboxFailed ?? 0,
+    },
+    ack: o.ack,
+  };
+}
+
+export const SAMPLE_HEADER = [
+  't (s)',
+  'phase',
+  'offered',
+  'acked',
+  'ack p50',
+  'ack p99',
+  'sent',
+  'inbox pending',
+  'outbox pending',
+  'RSS MB',
+  'heap MB',
+  'docs',
+  'bot CPU',
+  'load 1m',
+];
+
+export function sampleRow(s: SoakSample): string[] {
+  return [
+    String(Math.round(s.t)),
+    s.phase,
+    String(s.offered),
+    String(s.acked) + (s.ackErrors > 0 ? ` (+${s.ackErrors} err)` : ''),
+    ms(s.ackP50),
+    ms(s.ackP99),
+    String(s.sent) + (s.refused > 0 ? ` (+${s.refused} refused)` : ''),
+    String(s.inboxPending) + (s.inboxParked > 0 ? ` (${s.inboxParked} parked)` : ''),
+    String(s.outboxPending),
+    s.rssMb.toFixed(0),
+    s.heapMb.toFixed(0),
+    s.documents.toLocaleString('en-US'),
+    `${s.cpuPercent.toFixed(0)}%`,
+    s.load1.toFixed(2),
+  ];
+}
+
+const f1 = (v: number) => (Number.isFinite(v) ? v.toFixed(1) : '–');
+const f2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+
+/** Three lines: memory, backlog, ack. */
+export function verdictLines(v: SoakVerdict, ackTargetP99: number): string[] {
+  const m = v.memory;
+  const b = v.backlog;
+  return [
+    `Memory ${m.flat ? 'FLAT' : 'GROWING'}: RSS slope over the second half ${f2(m.rssSlopeMbPerMin)} MB/min ` +
+      `(threshold ${m.thresholdMbPerMin} MB/min; first half after warm-up ${f2(m.firstHalfRssSlopeMbPerMin)}), ` +
+      `heap ${f2(m.heapSlopeMbPerMin)} MB/min; RSS ${f1(m.rssAfterWarmupMb)} MB after warm-up → ` +
+      `${f1(m.rssEndOfLoadMb)} MB at the end of the load, peak ${f1(m.rssPeakMb)} MB; the database gained ` +
+      `${Math.round(m.documentsPerMin).toLocaleString('en-US')} documents/min ` +
+      `(${f2(m.rssMbPer1kDocuments)} MB of RSS per 1,000 documents).`,
+    `Backlog ${b.flat ? 'FLAT' : 'NOT FLAT'}: inbox + outbox pending at most ${b.maxPending} during the load ` +
+      `(${b.bounded ? 'bounded' : 'UNBOUNDED: the second half held more than the first'}), second-half trend ` +
+      `${f2(b.secondHalfSlopePerS)}/s; ${b.drained ? `drained ${f1(b.drainSeconds)} s after the load` : `NOT drained after ${f1(b.drainSeconds)} s`}; ` +
+      `${b.parked} parked events, ${b.outboxFailed} failed sends.`,
+    `Ack: p50 ${ms(v.ack.p50)} ms, p99 ${ms(v.ack.p99)} ms ${v.ack.p99 < ackTargetP99 ? 'PASS' : 'FAIL'} ` +
+      `(target < ${ackTargetP99} ms), max ${ms(v.ack.max)} ms, ${v.ack.errors} non-2xx/errors.`,
+  ];
+}
