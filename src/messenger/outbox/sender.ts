@@ -72,6 +72,12 @@ export class OutboxSender {
   private readonly loop: WakeableLoop;
   private hasPageLease = false;
   private pageLeaseRenewedAt = 0;
+  /**
+   * Writes that could not be made because the database was away, by record id: a send Meta accepted
+   * (record it as sent, never send it again) or a claim whose send never started (give it back).
+   * Retried before each dispatch, so the fan's queue resumes as soon as the database answers.
+   */
+  private readonly unrecorded = new Map<string, () => Promise<void>>();
   /** Set on error 190: nothing more is sent for the page until the token works again. */
   private pausedUntil = 0;
   pauseReason: string | undefined;
@@ -87,6 +93,7 @@ export class OutboxSender {
     );
     this.loop = new WakeableLoop(
       async () => {
+        await this.recordUnrecorded();
         if (await this.holdPageLease()) await this.dispatch();
       },
       opts.pollMs ?? 200,
@@ -192,22 +199,53 @@ export class OutboxSender {
 
   /** Sends one claimed record and records the result. 'retry-later' stops its queue for now. */
   private async sendOne(record: OutboxRecord): Promise<'next' | 'retry-later'> {
-    const decision = await this.decide(record);
+    let decision: Awaited<ReturnType<OutboxSender['decide']>>;
+    try {
+      decision = await this.decide(record);
+    } catch (error) {
+      // Nothing reached Meta: the claim is given back once the database answers, not left in doubt.
+      this.unrecorded.set(String(record._id), () => this.releaseClaim(record));
+      throw error;
+    }
     if (!decision.ok) {
       await this.finish(record, { state: 'refused', reason: decision.reason });
       return 'next';
     }
     await this.limiter.acquire();
+    if (this.opts.now().getTime() < this.pausedUntil) {
+      // A 190 arrived while this send waited for its turn: the same token would be refused again.
+      await this.releaseClaim(record);
+      return 'retry-later';
+    }
+    let sent: SendOutcome;
     try {
       const result = await this.call(record, decision.body);
-      await this.finish(record, {
-        state: 'sent',
-        messageId: result.messageId,
-        recipientId: result.recipientId,
-      });
-      return 'next';
+      sent = { state: 'sent', messageId: result.messageId, recipientId: result.recipientId };
     } catch (error) {
       return this.handleError(record, error);
+    }
+    try {
+      await this.finish(record, sent);
+    } catch (error) {
+      // Meta has the message: if the database is away, record it as sent later, never send it again.
+      this.unrecorded.set(String(record._id), () => this.finish(record, sent));
+      throw error;
+    }
+    return 'next';
+  }
+
+  /** Gives back a claim whose send never started: the attempt does not count. */
+  private async releaseClaim(record: OutboxRecord): Promise<void> {
+    await OutboxMessageModel.collection.updateOne(
+      { _id: record._id as never, state: 'pending', attempts: record.attempts },
+      { $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
+    );
+  }
+
+  private async recordUnrecorded(): Promise<void> {
+    for (const [id, write] of this.unrecorded) {
+      await write();
+      this.unrecorded.delete(id);
     }
   }
 
