@@ -30,6 +30,7 @@ export async function connectDatabase(
         : 'MONGODB_URI is unset: connected to the embedded server already running for this data directory',
     );
   }
+  watchConnection(log);
   // The embedded server's URI names no database; a real MONGODB_URI usually does.
   await mongoose.connect(uri, {
     serverSelectionTimeoutMS: 10_000,
@@ -45,4 +46,54 @@ export async function connectDatabase(
       await stopEmbedded?.();
     },
   };
+}
+
+let watching = false;
+
+/**
+ * One line when the database goes away and one when it is back: while it is away webhooks answer
+ * 503, turns are retried and sends wait, and the operator should see why. The driver reconnects by
+ * itself (it keeps monitoring the server); nothing here needs restarting.
+ */
+function watchConnection(log: Logger): void {
+  if (watching) return;
+  watching = true;
+  let lostAt: number | undefined;
+  mongoose.connection.on('disconnected', () => {
+    lostAt ??= Date.now();
+    log.error('database connection lost: webhooks answer 503 and work waits until it is back');
+  });
+  mongoose.connection.on('reconnected', () => {
+    log.warn({ awayMs: lostAt === undefined ? undefined : Date.now() - lostAt }, 'database connection back');
+    lostAt = undefined;
+  });
+}
+
+const UNAVAILABLE_ERRORS = new Set([
+  'MongoNetworkError',
+  'MongoNetworkTimeoutError',
+  'MongoServerSelectionError',
+  'MongoPoolClearedError',
+  'MongoNotConnectedError',
+  'MongoTopologyClosedError',
+]);
+
+/**
+ * Whether `error` says the database could not be reached (rather than refused an operation): the
+ * work should be retried later as it was, not answered with an apology or recorded as failed.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  for (let e = error, depth = 0; e && typeof e === 'object' && depth < 5; depth++) {
+    const { name, message, code } = e as { name?: unknown; message?: unknown; code?: unknown };
+    if (typeof name === 'string' && UNAVAILABLE_ERRORS.has(name)) return true;
+    // mongoose queues operations while disconnected and gives up with this error.
+    if (name === 'MongooseError' && typeof message === 'string' && message.includes('buffering timed out'))
+      return true;
+    // The socket closed under a write before the driver noticed (a plain Node error).
+    if (code === 'EPIPE' || code === 'ECONNRESET') return true;
+    e =
+      (e as { cause?: unknown; errorResponse?: unknown }).cause ??
+      (e as { errorResponse?: unknown }).errorResponse;
+  }
+  return false;
 }

@@ -6,6 +6,9 @@ import type { Logger } from '../../log.js';
 import type { OutgoingMessage } from '../builders.js';
 import type { FlowRouter } from '../flow-router.js';
 import type { Turn } from '../turn.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Storage, StoreItems } from 'botbuilder';
+import { isDatabaseUnavailable } from '../../db/connection.js';
 import { MongoStorage } from './mongo-storage.js';
 
 const TURN_KEY = Symbol('scb.turn');
@@ -55,6 +58,46 @@ class OutboxFacebookAdapter extends FacebookAdapter {
   }
 }
 
+/**
+ * Botkit's handleTurn runs dialogs, triggers and the state save inside a callback whose rejection
+ * nobody awaits: a throw there is an unhandled rejection and the turn never settles, which would hold
+ * the fan's inbox queue forever (botkit-pitfalls.md). Failures that must fail the turn (the database
+ * is away) are therefore parked here and rethrown by runTurn once Botkit has returned.
+ */
+const turnFailure = new AsyncLocalStorage<{ error?: unknown }>();
+
+function failTurn(error: unknown): boolean {
+  const slot = turnFailure.getStore();
+  if (!slot) return false;
+  slot.error ??= error;
+  return true;
+}
+
+/** Botkit's state storage, with its failures reported to the turn instead of thrown into Botkit. */
+class TurnSafeStorage implements Storage {
+  constructor(private readonly inner: Storage) {}
+
+  async read(keys: string[]): Promise<StoreItems> {
+    return this.inner.read(keys);
+  }
+
+  async write(changes: StoreItems): Promise<void> {
+    try {
+      await this.inner.write(changes);
+    } catch (error) {
+      if (!failTurn(error)) throw error;
+    }
+  }
+
+  async delete(keys: string[]): Promise<void> {
+    try {
+      await this.inner.delete(keys);
+    } catch (error) {
+      if (!failTurn(error)) throw error;
+    }
+  }
+}
+
 export interface BotEdge {
   readonly controller: Botkit;
   /** Runs one messaging event as a Botkit turn, with our turn object attached. */
@@ -84,7 +127,7 @@ export async function createBotEdge(deps: BotEdgeDeps): Promise<BotEdge> {
   adapter.use(new FacebookEventTypeMiddleware());
   const controller = new Botkit({
     adapter,
-    storage: new MongoStorage(config.retention.dialogStateMs, deps.now),
+    storage: new TurnSafeStorage(new MongoStorage(config.retention.dialogStateMs, deps.now)),
     disable_webserver: true,
     disable_console: true,
   });
@@ -103,6 +146,8 @@ export async function createBotEdge(deps: BotEdgeDeps): Promise<BotEdge> {
       const route = await deps.router.dispatch(turn, bot);
       turn.log.debug({ route }, 'turn handled');
     } catch (error) {
+      // Not the flow's fault: the event is retried once the database is back, instead of apologised for.
+      if (isDatabaseUnavailable(error) && failTurn(error)) return;
       deps.onHandlerError(turn, error);
     }
   };
@@ -123,13 +168,14 @@ export async function createBotEdge(deps: BotEdgeDeps): Promise<BotEdge> {
   return {
     controller,
     async runTurn(event, turn) {
-      await (adapter as unknown as AdapterInternals).processSingleMessage(
-        event,
-        async (context: TurnContext) => {
+      const slot: { error?: unknown } = {};
+      await turnFailure.run(slot, () =>
+        (adapter as unknown as AdapterInternals).processSingleMessage(event, async (context: TurnContext) => {
           context.turnState.set(TURN_KEY, turn);
           await controller.handleTurn(context);
-        },
+        }),
       );
+      if (slot.error !== undefined) throw slot.error;
     },
   };
 }
