@@ -14,14 +14,35 @@ export interface HealthReport {
   simulator: boolean;
 }
 
+/**
+ * A database that went away without closing its sockets leaves the driver waiting for server
+ * selection: /healthz must still answer, and answer "down", before a load balancer's probe gives up.
+ */
+const HEALTH_DB_TIMEOUT_MS = 2_000;
+
 /** `/healthz`: what an operator (or a load balancer) needs to know, cheaply. */
 export async function checkHealth(opts: {
   role: string;
   simulator: boolean;
   pageId?: string;
   senderPause?: () => string | undefined;
+  timeoutMs?: number;
 }): Promise<HealthReport> {
   const base = { role: opts.role, simulator: opts.simulator };
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<HealthReport>((resolve) => {
+    timer = setTimeout(
+      () => resolve({ ...base, status: 'down', database: 'down' }),
+      opts.timeoutMs ?? HEALTH_DB_TIMEOUT_MS,
+    );
+  });
+  return Promise.race([inspect(opts, base), timedOut]).finally(() => clearTimeout(timer));
+}
+
+async function inspect(
+  opts: Parameters<typeof checkHealth>[0],
+  base: { role: string; simulator: boolean },
+): Promise<HealthReport> {
   try {
     const db = mongoose.connection.db;
     if (!db || mongoose.connection.readyState !== 1) throw new Error('not connected');

@@ -12,6 +12,29 @@ export interface WebhookDeps {
   readonly now: () => Date;
   /** Called after events are durably stored, so a local processor can start at once. */
   readonly onAccepted?: (count: number) => void;
+  /** How long storing may take before the webhook answers 503 instead (default 3 s). */
+  readonly storeTimeoutMs?: number;
+}
+
+/**
+ * While the database is away the driver waits for it (mongoose buffers for 10 s, server selection
+ * as long again): Meta would see a webhook that hangs. A bounded wait and a 503 make Meta retry
+ * instead, and a store that completes after the 503 is harmless: the retry hits the dedupe key.
+ */
+const STORE_TIMEOUT_MS = 3_000;
+
+class StoreTimeoutError extends Error {
+  override readonly name = 'StoreTimeoutError';
+}
+
+function within<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new StoreTimeoutError(`events not stored within ${ms} ms`)), ms);
+  });
+  // A late failure of the abandoned store must not surface as an unhandled rejection.
+  work.catch(() => undefined);
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
 /**
@@ -60,13 +83,16 @@ export function createWebhookRouter(deps: WebhookDeps): express.Router {
     const { events, problems } = splitWebhookBody(body, now);
     if (problems.length > 0) log.warn({ problems }, 'webhook body has parts we cannot use; they are skipped');
     try {
-      const result = await acceptEvents(events, now);
+      const result = await within(acceptEvents(events, now), deps.storeTimeoutMs ?? STORE_TIMEOUT_MS);
       if (result.duplicates > 0)
         log.info({ duplicates: result.duplicates }, 'redelivered webhook events ignored');
       if (result.accepted > 0) deps.onAccepted?.(result.accepted);
     } catch (error) {
       // Not stored means not acknowledged: Meta will deliver again.
-      log.error({ err: error }, 'could not store webhook events; answering 503 so Meta retries');
+      log.error(
+        { err: error, events: events.length },
+        'could not store webhook events; answering 503 so Meta retries',
+      );
       res.status(503).json({ error: 'temporarily unavailable' });
       return;
     }
