@@ -28,8 +28,14 @@ export interface BotProcess {
   stop(): Promise<void>;
 }
 
-/** Starts the bot with only `env` (plus PATH/HOME) and resolves once `/healthz` answers 200. */
-export async function startBotProcess(env: Record<string, string>): Promise<BotProcess> {
+/**
+ * Starts the bot with only `env` (plus PATH/HOME) and resolves once `/healthz` answers 200 (within
+ * `readyTimeoutMs`: several bots starting at once on a loaded 2-core machine need more than 30 s).
+ */
+export async function startBotProcess(
+  env: Record<string, string>,
+  opts: { readyTimeoutMs?: number } = {},
+): Promise<BotProcess> {
   const port = await freePort();
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/index.ts'], {
     cwd: ROOT,
@@ -58,7 +64,7 @@ export async function startBotProcess(env: Record<string, string>): Promise<BotP
       } catch {
         return false;
       }
-    }, 30_000);
+    }, opts.readyTimeoutMs ?? 30_000);
   } catch (error) {
     child.kill('SIGKILL');
     throw error;
