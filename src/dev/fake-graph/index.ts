@@ -66,6 +66,13 @@ export interface FakeGraphOptions {
 
 export interface FakeGraphServer {
   url: string;
+  readonly port: number;
+  /**
+   * Stops listening (clients get ECONNREFUSED, open connections are cut) until `acceptConnections()`
+   * listens again on the same port: the Graph API unreachable, not merely failing.
+   */
+  refuseConnections(): Promise<void>;
+  acceptConnections(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -91,6 +98,13 @@ export interface FakeGraph {
   /** The fan blocked the page / deactivated: sends answer 551 / 1545041. */
   markUnreachable(pageId: string, psid: string, unreachable?: boolean): void;
   revokeToken(token: string): void;
+  /** A new page access token (the manager generated another one); the old one stays as it was. */
+  issuePageToken(pageId: string, token: string): void;
+  /**
+   * A sustained outage: while on, every call is answered HTTP 500 / code 2 (transient) and recorded,
+   * until `setOutage(false)`.
+   */
+  setOutage(on: boolean): void;
   /** The PSID a private reply to this comment reaches. */
   psidForComment(commentId: string): string | undefined;
   messengerProfile(pageId: string): Record<string, unknown> | undefined;
@@ -110,6 +124,7 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
     clock === undefined ? () => new Date() : typeof clock === 'function' ? clock : () => clock.now();
   const state = new FakeGraphState(opts.pages, opts.users ?? []);
   let latencyMs = opts.latencyMs ?? 0;
+  let outage = false;
   const hanging = new Set<NodeJS.Timeout>();
   const echoes = new EchoDelivery(opts.echoWebhook);
   const ctx: RouterContext = {
@@ -149,6 +164,17 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
     revokeToken: (token) => {
       state.revoked.add(token);
     },
+    issuePageToken: (pageId, token) => {
+      const page = state.pages.get(pageId);
+      if (!page) throw new Error(`fake graph: unknown page ${pageId}`);
+      state.tokens.set(token, { ...page, accessToken: token });
+      state.revoked.delete(token);
+    },
+    setOutage: (on) => {
+      // A fault that matches while the switch is on; reset() drops it with the other faults.
+      if (on && !outage) state.inject({ kind: '5xx', count: Number.MAX_SAFE_INTEGER, match: () => outage });
+      outage = on;
+    },
     psidForComment: (commentId) => {
       const c = state.comments.get(commentId);
       return c ? state.psidForCommenter(c.pageId, c) : undefined;
@@ -166,21 +192,33 @@ export function createFakeGraph(opts: FakeGraphOptions): FakeGraph {
       app.use(router);
       const server = http.createServer(app);
       server.keepAliveTimeout = 65_000;
-      await new Promise<void>((resolve, reject) => {
-        server.once('error', reject);
-        server.listen(port, '127.0.0.1', () => {
-          server.off('error', reject);
-          resolve();
+      const listenOn = (p: number) =>
+        new Promise<void>((resolve, reject) => {
+          server.once('error', reject);
+          server.listen(p, '127.0.0.1', () => {
+            server.off('error', reject);
+            resolve();
+          });
         });
-      });
-      const addr = server.address() as AddressInfo;
+      const stopListening = async () => {
+        if (!server.listening) return;
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+        server.closeAllConnections();
+        await closed;
+      };
+      await listenOn(port);
+      const bound = (server.address() as AddressInfo).port;
       return {
-        url: `http://127.0.0.1:${addr.port}`,
+        url: `http://127.0.0.1:${bound}`,
+        port: bound,
+        refuseConnections: stopListening,
+        acceptConnections: async () => {
+          if (!server.listening) await listenOn(bound);
+        },
         close: async () => {
           clearHanging();
           echoes.clear();
-          server.closeAllConnections();
-          await new Promise<void>((resolve) => server.close(() => resolve()));
+          await stopListening();
         },
       };
     },
