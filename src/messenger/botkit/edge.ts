@@ -169,11 +169,21 @@ export async function createBotEdge(deps: BotEdgeDeps): Promise<BotEdge> {
     controller,
     async runTurn(event, turn) {
       const slot: { error?: unknown } = {};
+      // The adapter reads recipient.id unguarded; the turn belongs to the fan (sender, checked by the
+      // caller), so a missing or malformed recipient in hostile input is replaced by the Page.
+      const recipient = event.recipient;
+      const safeEvent =
+        typeof recipient === 'object' && recipient !== null
+          ? event
+          : { ...event, recipient: { id: turn.pageId } };
       await turnFailure.run(slot, () =>
-        (adapter as unknown as AdapterInternals).processSingleMessage(event, async (context: TurnContext) => {
-          context.turnState.set(TURN_KEY, turn);
-          await controller.handleTurn(context);
-        }),
+        (adapter as unknown as AdapterInternals).processSingleMessage(
+          safeEvent,
+          async (context: TurnContext) => {
+            context.turnState.set(TURN_KEY, turn);
+            await controller.handleTurn(context);
+          },
+        ),
       );
       if (slot.error !== undefined) throw slot.error;
     },
