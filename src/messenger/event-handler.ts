@@ -9,7 +9,7 @@ import { text, type OutgoingMessage } from './builders.js';
 import type { BotEdge } from './botkit/edge.js';
 import type { FanRegistry } from './fans.js';
 import type { InboxHandler, InboxItem, InboxOutcome } from './inbox/processor.js';
-import { enqueueMessages } from './outbox/enqueue.js';
+import { enqueueMessages, type PolicySnapshot } from './outbox/enqueue.js';
 import type { FanView, QueuedMessage, Turn, TurnInput } from './turn.js';
 
 type Json = Record<string, unknown>;
@@ -184,12 +184,17 @@ async function handleMessaging(deps: EventHandlerDeps, item: InboxItem, event: J
   const turn = createTurn(deps, item, fan, input);
   await deps.edge.runTurn(event, turn);
   if (turn.localeChanged) await deps.fans.setLocale(psid, turn.locale);
-  await flushTurn(deps, item, turn);
+  await flushTurn(deps, item, turn, fan.policy);
   return 'done';
 }
 
 /** Writes what the turn said to the outbox, keyed by event and position: a retried turn adds nothing. */
-async function flushTurn(deps: EventHandlerDeps, item: InboxItem, turn: Turn): Promise<void> {
+async function flushTurn(
+  deps: EventHandlerDeps,
+  item: InboxItem,
+  turn: Turn,
+  policy: PolicySnapshot,
+): Promise<void> {
   if (turn.queued.length === 0) return;
   const result = await enqueueMessages(
     turn.queued.map((q, i) => ({
@@ -203,6 +208,7 @@ async function flushTurn(deps: EventHandlerDeps, item: InboxItem, turn: Turn): P
           ? (q.message as unknown as Record<string, unknown>)
           : { metadata: 'fan asked for a person' },
       origin: { type: 'turn', id: item.dedupeKey },
+      policy,
     })),
     deps.now(),
   );

@@ -3,6 +3,7 @@ import { FanModel } from '../db/models/fan.js';
 import { toLocale } from '../i18n/index.js';
 import type { Logger } from '../log.js';
 import type { GraphClient } from './graph/client.js';
+import type { PolicySnapshot } from './outbox/enqueue.js';
 import type { FanView } from './turn.js';
 
 export interface FanRegistryDeps {
@@ -14,6 +15,8 @@ export interface FanRegistryDeps {
 
 interface StoredFan {
   psid: string;
+  lastInteractionAt?: Date;
+  reachable?: boolean;
   firstName?: string;
   locale: Locale;
   localeSource?: string;
@@ -29,7 +32,12 @@ interface StoredFan {
 export class FanRegistry {
   constructor(private readonly deps: FanRegistryDeps) {}
 
-  async recordInteraction(psid: string, at: Date, opensWindow: boolean): Promise<FanView> {
+  /** The fan as the turn sees it, plus the messaging-policy fields its replies carry to the sender. */
+  async recordInteraction(
+    psid: string,
+    at: Date,
+    opensWindow: boolean,
+  ): Promise<FanView & { readonly policy: PolicySnapshot }> {
     const { page, defaultLocale } = this.deps;
     const update: Record<string, unknown> = {
       $setOnInsert: {
@@ -71,6 +79,7 @@ export class FanRegistry {
       locale: enriched.locale,
       isNew,
       tags: enriched.tags ?? [],
+      policy: { lastInteractionAt: fan.lastInteractionAt ?? null, reachable: fan.reachable !== false },
     };
   }
 

@@ -14,6 +14,17 @@ export interface OutgoingItem {
   readonly origin?: { readonly type: string; readonly id: string };
   /** Do not send before this time (scheduled sends). */
   readonly notBefore?: Date;
+  /**
+   * The fan's messaging-policy fields as the writer just read them (a turn has the fan in hand): the
+   * sender then decides without a fan lookup. Ignored for promotions, whose opt-out must be current.
+   */
+  readonly policy?: PolicySnapshot;
+}
+
+/** What the sender needs from the fan record to pick a messaging type (see `decideMessaging`). */
+export interface PolicySnapshot {
+  readonly lastInteractionAt: Date | null;
+  readonly reachable: boolean;
 }
 
 export interface EnqueueResult {
@@ -58,6 +69,9 @@ export async function enqueueMessages(items: readonly OutgoingItem[], now: Date)
     nextAttemptAt: item.notBefore ?? now,
     createdAt: now,
     ...(item.origin ? { origin: { ...item.origin } } : {}),
+    ...(item.policy
+      ? { policy: { lastInteractionAt: item.policy.lastInteractionAt, reachable: item.policy.reachable } }
+      : {}),
   }));
   try {
     const result = await OutboxMessageModel.collection.insertMany(docs, { ordered: true });
