@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { InboxEventModel, type InboxKind } from '../../db/models/inbox-event.js';
-import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
+import { releaseLease, renewLease } from '../../db/leases.js';
+import { LeaseModel } from '../../db/models/lease.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
 import { KeyedWorkers } from '../../shared/keyed-workers.js';
@@ -8,6 +9,7 @@ import { WakeableLoop } from '../../shared/wakeable-loop.js';
 
 /** Events of one queue fetched per query. */
 const DRAIN_BATCH = 16;
+const DUPLICATE_KEY = 11000;
 
 export interface InboxItem {
   readonly id: string;
@@ -104,14 +106,24 @@ export class InboxProcessor {
   private async drainQueue(queueKey: string): Promise<void> {
     const leaseMs = this.opts.leaseMs ?? 30_000;
     const lease = `inbox:${queueKey}`;
-    if (!(await tryAcquireLease(lease, this.holder, leaseMs, this.opts.now()))) return;
+    const taken = await this.acquireQueueLease(lease, leaseMs, this.opts.now());
+    if (taken === 'no') return;
     let leaseRenewedAt = this.opts.now().getTime();
+    let crashToCount = taken === 'taken-over';
     try {
       while (this.loop.isRunning) {
         // A few at a time: a fan's burst costs one query, and a lone event needs no second look.
         const batch = (await InboxEventModel.collection
           .find({ queueKey, state: 'pending' }, { sort: { eventTime: 1, _id: 1 }, limit: DRAIN_BATCH })
           .toArray()) as unknown as StoredEvent[];
+        const head = batch[0];
+        if (crashToCount && head) {
+          // The previous holder died holding this queue: the event at its head is the likeliest
+          // culprit, and counting it is what eventually parks an event that kills the process.
+          await InboxEventModel.collection.updateOne({ _id: head._id as never }, { $inc: { attempts: 1 } });
+          head.attempts += 1;
+        }
+        crashToCount = false;
         let allProcessed = true;
         for (const next of batch) {
           const now = this.opts.now();
@@ -134,15 +146,38 @@ export class InboxProcessor {
     }
   }
 
+  /**
+   * Takes a queue's lease, and tells whether it was taken over from another holder whose lease ran
+   * out unreleased: that holder died (or stalled) while draining the queue. Counting such takeovers,
+   * rather than writing a counter before every try, is how a crash counts as an attempt.
+   */
+  private async acquireQueueLease(
+    lease: string,
+    leaseMs: number,
+    now: Date,
+  ): Promise<'no' | 'clean' | 'taken-over'> {
+    try {
+      const before = await LeaseModel.collection.findOneAndUpdate(
+        { _id: lease as never, $or: [{ until: { $lte: now } }, { holder: this.holder }] },
+        { $set: { holder: this.holder, until: new Date(now.getTime() + leaseMs) } },
+        { upsert: true, returnDocument: 'before' },
+      );
+      return before && before.holder !== this.holder ? 'taken-over' : 'clean';
+    } catch (error) {
+      // A live lease held by someone else makes the upsert collide on `_id`: not ours.
+      if ((error as { code?: number }).code === DUPLICATE_KEY) return 'no';
+      throw error;
+    }
+  }
+
   /** True when the event is finished (done or skipped); false when it failed and was rescheduled or parked. */
   private async processOne(stored: StoredEvent): Promise<boolean> {
     const attempts = stored.attempts + 1;
     if (attempts > this.opts.maxAttempts) {
-      // Counted before each try: an event that crashes the whole process still ends up parked.
+      // Crashes count too (see acquireQueueLease): an event that kills the process ends up parked.
       await this.recordFailure(stored, attempts - 1, new Error('the process died while handling this event'));
       return false;
     }
-    await InboxEventModel.collection.updateOne({ _id: stored._id as never }, { $set: { attempts } });
     let outcome: InboxOutcome;
     try {
       const item: InboxItem = {

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { InboxEventModel } from '../../../src/db/models/inbox-event.js';
+import { LeaseModel } from '../../../src/db/models/lease.js';
 import { InboxProcessor, type InboxHandler, type InboxItem } from '../../../src/messenger/inbox/processor.js';
 import { acceptEvents } from '../../../src/messenger/inbox/store.js';
 import type { SplitEvent } from '../../../src/messenger/webhook/events.js';
@@ -105,6 +106,45 @@ describe('InboxProcessor (MongoDB)', function () {
     expect(parked?.lastError).to.equal('TypeError: boom 3');
     expect(attempts.map((a) => a.key)).to.deep.equal(['mid:F3:0', 'mid:F3:0', 'mid:F3:0', 'mid:F3:1']);
     expect((await InboxEventModel.findOne({ dedupeKey: 'mid:F3:1' }).lean())?.state).to.equal('done');
+  });
+
+  it('counts a holder that died holding a queue as an attempt on its head event, and parks it after enough deaths', async () => {
+    await acceptEvents([event('F4', 0), event('F4', 1)], new Date());
+    // Two deaths already counted, and a third holder died leaving the queue's lease unreleased.
+    await InboxEventModel.collection.updateOne({ dedupeKey: 'mid:F4:0' }, { $set: { attempts: 2 } });
+    await LeaseModel.collection.insertOne({
+      _id: 'inbox:fan:F4' as never,
+      holder: 'inbox-dead',
+      until: new Date(now().getTime() - 1),
+    });
+    const seen: InboxItem[] = [];
+    start(
+      async (item) => {
+        seen.push(item);
+        return 'done';
+      },
+      { maxAttempts: 3 },
+    );
+    await waitFor(async () => (await remaining()) === 0);
+    // Two earlier deaths plus the one found now: the event is parked untried, the next one runs.
+    const parked = await InboxEventModel.findOne({ dedupeKey: 'mid:F4:0' }).lean();
+    expect(parked?.state).to.equal('parked');
+    expect(parked?.attempts).to.equal(3);
+    expect(seen.map((i) => i.dedupeKey)).to.deep.equal(['mid:F4:1']);
+    expect(seen[0]!.attempts).to.equal(1);
+    expect(await LeaseModel.countDocuments({})).to.equal(0);
+  });
+
+  it('a released lease is no death: the next drain counts nothing', async () => {
+    await acceptEvents([event('F5', 0)], new Date());
+    const seen: InboxItem[] = [];
+    start(async (item) => {
+      seen.push(item);
+      return 'done';
+    });
+    await waitFor(async () => (await remaining()) === 0);
+    expect(seen.map((i) => i.attempts)).to.deep.equal([1]);
+    expect((await InboxEventModel.findOne({ dedupeKey: 'mid:F5:0' }).lean())?.attempts).to.equal(1);
   });
 
   it('two processors on the same database never process the same event twice, and keep each fan in order', async () => {
