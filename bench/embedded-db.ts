@@ -2,7 +2,8 @@
  * npm run bench:embedded-db [-- --ops 5000 --concurrency 1 --journal]
  *
  * Ops/s through mongoose against the embedded server for insert, findOne by _id, findOne by a
- * unique field, and $inc updates, with 10k and 100k documents already in the collection.
+ * unique field, $inc updates and `_id`-range batches (the broadcast queue's `_id > last`, sorted,
+ * limit 500), with 10k and 100k documents already in the collection.
  * Target: indexed lookups ≥ 3,000 ops/s and no more than 1.5× slower at 100k than at 10k.
  * --journal runs against a temporary data directory (fsync 'always'), otherwise in memory.
  */
@@ -101,6 +102,18 @@ async function benchSize(uri: string, size: number): Promise<Record<string, numb
       { returnDocument: 'after' },
     ).lean(),
   );
+  // Keyset pagination as the broadcast queue does it: each op is one batch of 500 after a position.
+  const sorted = [...ids].sort((a, b) => (a.toHexString() < b.toHexString() ? -1 : 1));
+  const batches = Math.max(50, Math.round(OPS / 25));
+  results['range batch: _id > last, sort, limit 500'] = await timeOps(batches, (i) =>
+    User.find({ _id: { $gt: sorted[(i * 500) % size] }, visits: { $gte: 0 } }, { email: 1 })
+      .sort({ _id: 1 })
+      .limit(500)
+      .lean(),
+  );
+  results['first 10 by _id (sort, no bound)'] = await timeOps(batches, () =>
+    User.find({}, { email: 1 }).sort({ _id: 1 }).limit(10).lean(),
+  );
   await conn.dropDatabase();
   await conn.close();
   return results;
@@ -139,10 +152,18 @@ function serverOnly(size: number): Record<string, number> {
     },
     logger: pino({ level: 'silent' }),
   };
+  // Fans of one Page, as the broadcast queue reads them: the (pageId, psid) index matches them all.
+  const fans = storage.ensureCollection('bench', 'fans');
+  storage.createIndex(fans, { key: { pageId: 1, psid: 1 }, unique: true });
+  const fanIds: ObjectId[] = [];
+  for (let i = 0; i < size; i++) {
+    const _id = new ObjectId();
+    fanIds.push(_id);
+    storage.insert(fans, { _id, pageId: 'p1', psid: `s${i}`, locale: 'it', reachable: true, tags: [] });
+  }
   const rnd = (i: number) => (i * 7919) % size;
-  const n = 50_000;
-  const time = (make: (i: number) => Record<string, unknown>): number => {
-    for (let i = 0; i < 5000; i++) runCommand(make(i), ctx); // warm-up
+  const time = (make: (i: number) => Record<string, unknown>, n = 50_000): number => {
+    for (let i = 0; i < n / 10; i++) runCommand(make(i), ctx); // warm-up
     const t = process.hrtime.bigint();
     for (let i = 0; i < n; i++) runCommand(make(i), ctx);
     return Math.round(n / (Number(process.hrtime.bigint() - t) / 1e9));
@@ -174,6 +195,16 @@ function serverOnly(size: number): Record<string, number> {
       update: { $inc: { visits: 1 } },
       new: true,
     })),
+    'server-only: fans batch of 500 after _id': time(
+      (i) => ({
+        find: 'fans',
+        filter: { $and: [{ pageId: 'p1', reachable: true }, { _id: { $gt: fanIds[(i * 500) % size] } }] },
+        sort: { _id: 1 },
+        projection: { psid: 1, locale: 1 },
+        limit: 500,
+      }),
+      200,
+    ),
   };
 }
 
