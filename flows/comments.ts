@@ -190,6 +190,7 @@ async function joinFromComment(turn: Turn, commentId: string, chosenVariant?: st
       quantity,
       variantSku: variantSku ?? null,
       source: { type: 'comment', commentId, postId: doc.postId },
+      eventKey: turn.eventKey,
     },
     { announce: false },
   );

@@ -283,7 +283,7 @@ async function join(turn: Turn, id: string, variantSku: string, qty: number): Pr
   const source = (await referralSourceFor(turn.pageId, turn.psid, id)) ?? { type: 'menu' as const };
   const result = await joinCampaign(
     ctx,
-    { campaignId: id, psid: turn.psid, quantity: qty, variantSku, source },
+    { campaignId: id, psid: turn.psid, quantity: qty, variantSku, source, eventKey: turn.eventKey },
     { announce: false },
   );
   await replyToJoin(turn, result);

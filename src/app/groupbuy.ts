@@ -315,6 +315,8 @@ export interface JoinInput {
     readonly postId?: string;
     readonly ref?: string;
   };
+  /** The inbox event asking for this join (`Turn.eventKey`): its re-run after a crash is no stranger. */
+  readonly eventKey?: string | undefined;
 }
 
 export type JoinResult =
@@ -525,7 +527,13 @@ export async function joinCampaign(
   if (!variantSku) return { ok: false, code: 'variant_unavailable' };
 
   // Step 1: the pledge, pending. A duplicate join hits the unique key and finds the first one.
-  const fields = { quantity: qty, variantSku, source: { ...input.source }, joinedAt: ctx.now };
+  const fields = {
+    quantity: qty,
+    variantSku,
+    source: { ...input.source },
+    joinedAt: ctx.now,
+    joinEventKey: input.eventKey ?? null,
+  };
   let pledgeId: Types.ObjectId;
   try {
     const created = await PledgeModel.create({
@@ -671,7 +679,9 @@ async function pendingOrExisting(
 ): Promise<JoinResult> {
   if (pledge.state !== 'pending') return changePledge(ctx, c, pledge, input);
   const stale = (pledge.joinedAt ?? new Date(0)).getTime() < ctx.now.getTime() - PENDING_STALE_MS;
-  if (stale) {
+  // The same event run again (its first run died mid-join): the pending pledge is its own.
+  const own = input.eventKey !== undefined && pledge.joinEventKey === input.eventKey;
+  if (stale || own) {
     await resumePending(ctx, pledge._id);
     const now = await PledgeModel.findOne({ _id: pledge._id }).lean<LeanPledge>();
     if (now && now.state !== 'pending') return changePledge(ctx, c, now, input);

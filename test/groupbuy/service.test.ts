@@ -284,6 +284,50 @@ describe('group buys: service on the embedded MongoDB', function () {
     expect((await reconcileCampaignCounts(ctx(), id)).after.committed).to.equal(6);
   });
 
+  it('the same join event run again after a crash resumes its own fresh pending pledge at once; another event waits', async () => {
+    const id = await openNew({ maxQuantity: 10 });
+    const _id = new Types.ObjectId(id);
+    // The first run of event mid:A died after step 1: a fresh pending pledge carrying its event key.
+    const base = {
+      pageId,
+      campaignId: _id,
+      quantity: 1,
+      variantSku: 'P1-S',
+      source: { type: 'menu' as const },
+    };
+    await PledgeModel.create({
+      ...base,
+      psid: '510',
+      state: 'pending' as const,
+      createdAt: clock,
+      joinedAt: clock,
+      joinEventKey: 'mid:A',
+    });
+    const input = {
+      campaignId: id,
+      psid: '510',
+      quantity: 1,
+      variantSku: 'P1-S',
+      source: { type: 'menu' as const },
+    };
+    // A different event of the same fan meanwhile: the join in flight is not its own.
+    expect(await joinCampaign(ctx(), { ...input, eventKey: 'mid:B' })).to.deep.include({
+      code: 'already_joined',
+      pledgeState: 'pending',
+    });
+    // The re-run of mid:A finishes it: counted once, now, not when the janitor finds it stale.
+    expect(await joinCampaign(ctx(), { ...input, eventKey: 'mid:A' })).to.deep.include({
+      code: 'already_joined',
+      pledgeState: 'active',
+    });
+    expect(await joinCampaign(ctx(), { ...input, eventKey: 'mid:A' })).to.deep.include({
+      pledgeState: 'active',
+    });
+    const c = await campaign(id);
+    expect([c.committed, c.pledgeCount]).to.deep.equal([1, 1]);
+    expect(await pledgesOf(id, 'active')).to.have.length(1);
+  });
+
   it('announceTipping: one message per participant (paged), the tipping tier price, one order each; a re-run sends nothing', async () => {
     const id = await openNew({ minQuantity: 450, maxQuantity: null, perFanLimit: 1 });
     const _id = new Types.ObjectId(id);

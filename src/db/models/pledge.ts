@@ -35,6 +35,11 @@ const pledgeSchema = new Schema(
     createdAt: { type: Date, required: true },
     /** Last time the fan (re)joined: a pending pledge older than a minute is a join that crashed. */
     joinedAt: { type: Date, required: true },
+    /**
+     * The inbox event whose turn made this (re)join: when a crash cuts that turn short, its re-run
+     * resumes its own pending pledge at once instead of waiting for it to look stale.
+     */
+    joinEventKey: { type: String, default: null },
     leftAt: { type: Date, default: null },
   },
   { minimize: false, versionKey: false },
