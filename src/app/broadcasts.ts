@@ -41,14 +41,15 @@ import { getSegment, parseSegmentDefinition, resolveSegmentFilter } from './segm
  * Broadcasts (narrowcast): create, schedule, start, pause, resume, cancel, stats — and the worker side
  * that turns a `sending` broadcast into outbox records.
  *
- * Delivery, in one paragraph: the segment's fans are streamed with a cursor in `_id` order (memory does
- * not grow with the segment); each fan is decided with the messaging policy (skips are counted by
- * reason); the eligible ones get one outbox record each, keyed `bc:<broadcastId>:<psid>` (a re-run is
- * a no-op), inserted in batches of 500. After each batch the broadcast's cursor position (last fan
- * `_id`) and the batch's counters are committed in one atomic update, so a crash resumes after the last
- * committed batch and the unique key absorbs the overlap. Queueing stays a bounded distance ahead of
- * the sender (`maxBacklog` pending records), so replies to fans are never stuck behind 100,000 queued
- * promotions, and pause/cancel have little to undo. The outbox sender does the rest at the page's rate.
+ * Delivery, in one paragraph: the segment's fans are read in `_id` order, one bounded query per batch
+ * after the last committed `_id` (memory does not grow with the segment); each fan is decided with the
+ * messaging policy (skips are counted by reason); the eligible ones get one outbox record each, keyed
+ * `bc:<broadcastId>:<psid>` (a re-run is a no-op), inserted in batches of 500. After each batch the
+ * broadcast's cursor position (last fan `_id`) and the batch's counters are committed in one atomic
+ * update, so a crash resumes after the last committed batch and the unique key absorbs the overlap.
+ * Queueing stays a bounded distance ahead of the sender (`maxBacklog` pending records), so replies to
+ * fans are never stuck behind 100,000 queued promotions, and pause/cancel have little to undo. The
+ * outbox sender does the rest at the page's rate.
  */
 
 // -------------------------------------------------------------------------------------------------
@@ -993,13 +994,19 @@ export async function queueBroadcast(
   };
 
   let lastFanId = doc.cursor?.lastFanId ?? null;
-  const cursorFilter = lastFanId ? { $and: [filter, { _id: { $gt: lastFanId } }] } : filter;
-  const cursor = FanModel.collection.find(cursorFilter, {
-    projection: FAN_REACH_PROJECTION,
-    sort: { _id: 1 },
-    batchSize,
-  });
   let batch: (FanReachFields & { _id: Types.ObjectId })[] = [];
+  /**
+   * The batch after the committed position: keyset pagination (`_id > last`, sorted, limited) rather
+   * than one cursor over the segment, so each read costs one batch (the `_id` index on MongoDB, the
+   * `_id` order on the embedded server) and no server cursor over 100,000 fans stays open between
+   * batches while queueing waits for the sender.
+   */
+  const readBatch = async (): Promise<void> => {
+    const after = lastFanId ? { $and: [filter, { _id: { $gt: lastFanId } }] } : filter;
+    batch = (await FanModel.collection
+      .find(after, { projection: FAN_REACH_PROJECTION, sort: { _id: 1 }, limit: batchSize, batchSize })
+      .toArray()) as unknown as (FanReachFields & { _id: Types.ObjectId })[];
+  };
 
   /** Waits while the sender is more than `maxBacklog` records behind. false: stop. */
   const waitForRoom = async (): Promise<boolean> => {
@@ -1073,14 +1080,11 @@ export async function queueBroadcast(
     return true;
   };
 
-  try {
-    for await (const raw of cursor) {
-      batch.push(raw as unknown as FanReachFields & { _id: Types.ObjectId });
-      if (batch.length >= batchSize && !(await flush())) return 'stopped';
-    }
+  for (;;) {
+    await readBatch();
+    const full = batch.length === batchSize;
     if (!(await flush())) return 'stopped';
-  } finally {
-    await cursor.close().catch(() => undefined);
+    if (!full) break;
   }
   const done = await BroadcastModel.collection.updateOne(
     { _id, state: 'sending', 'cursor.lastFanId': lastFanId },
