@@ -23,7 +23,11 @@ export interface OutboxRecord {
   body: string;
   attempts: number;
   origin?: { type?: string; id?: string };
+  /** The fan's policy fields when the message was written (turn replies); see `decide`. */
+  policy?: { lastInteractionAt: Date | null; reachable: boolean };
 }
+
+type PendingRecord = OutboxRecord & { nextAttemptAt: Date; leaseUntil?: Date | null; inDoubtAt?: Date };
 
 export type SendOutcome =
   | { state: 'sent'; messageId: string; recipientId: string | null }
@@ -75,6 +79,10 @@ export class OutboxSender {
   private readonly loop: WakeableLoop;
   private hasPageLease = false;
   private pageLeaseRenewedAt = 0;
+  /** Queues whose head waits (retry time or another claim), until when: no need to look before. */
+  private readonly blockedQueues = new Map<string, number>();
+  /** Fans this sender found unreachable (551), and when: newer than a reply's policy snapshot. */
+  private readonly unreachableAt = new Map<string, number>();
   /**
    * Writes that could not be made because the database was away, by record id: a send Meta accepted
    * (record it as sent, never send it again) or a claim whose send never started (give it back).
@@ -152,6 +160,9 @@ export class OutboxSender {
     if (now.getTime() < this.pausedUntil) return;
     const free = this.workers.free;
     if (free <= 0) return;
+    for (const [queueKey, until] of this.blockedQueues) {
+      if (until <= now.getTime()) this.blockedQueues.delete(queueKey);
+    }
     const due = await OutboxMessageModel.collection
       .find(
         {
@@ -164,45 +175,75 @@ export class OutboxSender {
       )
       .limit(free * 2 + this.workers.size)
       .toArray();
-    this.workers.startAll(
-      due.map((d) => String(d.queueKey)),
-      (queueKey) => this.drainQueue(queueKey),
-    );
+    const seen = new Map<string, number>();
+    for (const d of due) seen.set(String(d.queueKey), (seen.get(String(d.queueKey)) ?? 0) + 1);
+    this.workers.startAll([...seen.keys()], (queueKey) => this.drainQueue(queueKey, seen.get(queueKey) ?? 1));
   }
 
-  private async drainQueue(queueKey: string): Promise<void> {
-    while (this.loop.isRunning && this.opts.now().getTime() >= this.pausedUntil) {
+  /**
+   * Sends a recipient's due messages in `seq` order. `expected` is how many the dispatch poll saw:
+   * after that many the worker stops instead of paying a query to find the queue empty; the poll that
+   * follows every finished worker picks up anything written since.
+   */
+  private async drainQueue(queueKey: string, expected: number): Promise<void> {
+    const blockedUntil = this.blockedQueues.get(queueKey);
+    if (blockedUntil !== undefined) {
+      if (blockedUntil > this.opts.now().getTime()) return;
+      this.blockedQueues.delete(queueKey);
+    }
+    let handled = 0;
+    while (this.loop.isRunning && this.opts.now().getTime() >= this.pausedUntil && handled < expected) {
       const now = this.opts.now();
-      const next = (await OutboxMessageModel.collection.findOne(
+      const claimUntil = new Date(now.getTime() + (this.opts.claimMs ?? 60_000));
+      // Reading the head and claiming it are one command. The claim is written before the send, so
+      // a crash after the Send API call leaves the record visibly in doubt. A head that was not ours
+      // to claim (waiting for its retry, or claimed by another sender) is given back below: a later
+      // message of the same fan never overtakes it.
+      const next = (await OutboxMessageModel.collection.findOneAndUpdate(
         { queueKey, state: 'pending' },
-        { sort: { seq: 1 } },
-      )) as (OutboxRecord & { nextAttemptAt: Date; leaseUntil?: Date | null; inDoubtAt?: Date }) | null;
-      // The earliest message of the recipient waits for its retry: later ones wait behind it.
-      if (!next || next.nextAttemptAt > now || (next.leaseUntil && next.leaseUntil > now)) return;
-      // In doubt: claimed, and the claim expired with no result recorded — the process died between
-      // the Send API call and recording its answer, so Meta may already have the message. If it does,
-      // its echo (`metadata: ob:<id>`) marks the record sent (confirmEcho, event-handler.ts). Give that
-      // echo a grace period before resending: extend the claim once, then send if still pending.
-      const graceMs = this.opts.echoGraceMs ?? 15_000;
-      if (next.leaseUntil && !next.inDoubtAt && graceMs > 0 && ECHOED_KINDS.has(next.kind)) {
-        await OutboxMessageModel.collection.updateOne(
-          { _id: next._id as never, state: 'pending', attempts: next.attempts },
-          { $set: { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now } },
+        { $set: { leaseUntil: claimUntil }, $unset: { inDoubtAt: '' }, $inc: { attempts: 1 } },
+        { sort: { seq: 1 }, returnDocument: 'before' },
+      )) as PendingRecord | null;
+      if (!next) return;
+      const ours = { _id: next._id as never, leaseUntil: claimUntil, attempts: next.attempts + 1 };
+      const notDue = next.nextAttemptAt > now;
+      const heldElsewhere = next.leaseUntil != null && next.leaseUntil > now;
+      if (notDue || heldElsewhere) {
+        await OutboxMessageModel.collection.updateOne(ours, {
+          ...(next.leaseUntil != null
+            ? {
+                $set: {
+                  leaseUntil: next.leaseUntil,
+                  ...(next.inDoubtAt ? { inDoubtAt: next.inDoubtAt } : {}),
+                },
+              }
+            : { $unset: { leaseUntil: '' } }),
+          $inc: { attempts: -1 },
+        });
+        // This sender alone writes the page's retry times and claims: until then the head stays put.
+        const until = Math.max(
+          notDue ? next.nextAttemptAt.getTime() : 0,
+          heldElsewhere ? next.leaseUntil!.getTime() : 0,
         );
-        this.log.warn({ key: next.idempotencyKey }, 'send in doubt after a crash; waiting for its echo');
+        this.blockedQueues.set(queueKey, until);
         return;
       }
-      const claimed = await OutboxMessageModel.collection.updateOne(
-        { _id: next._id as never, state: 'pending', attempts: next.attempts },
-        {
-          $set: { leaseUntil: new Date(now.getTime() + (this.opts.claimMs ?? 60_000)) },
-          $unset: { inDoubtAt: '' },
-          $inc: { attempts: 1 },
-        },
-      );
-      if (claimed.modifiedCount !== 1) return;
-      const outcome = await this.sendOne({ ...next, attempts: next.attempts + 1 });
-      if (outcome === 'retry-later') return;
+      handled += 1;
+      // In doubt: claimed before, and that claim expired with no result recorded — the process died
+      // between the Send API call and recording its answer, so Meta may already have the message. If
+      // it does, its echo (`metadata: ob:<id>`) marks the record sent (confirmEcho, event-handler.ts).
+      // Give that echo a grace period before resending: extend the claim once, then send if still pending.
+      const graceMs = this.opts.echoGraceMs ?? 15_000;
+      if (next.leaseUntil != null && !next.inDoubtAt && graceMs > 0 && ECHOED_KINDS.has(next.kind)) {
+        await OutboxMessageModel.collection.updateOne(ours, {
+          $set: { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now },
+          $inc: { attempts: -1 },
+        });
+        this.log.warn({ key: next.idempotencyKey }, 'send in doubt after a crash; waiting for its echo');
+        this.blockedQueues.set(queueKey, now.getTime() + graceMs);
+        return;
+      }
+      if ((await this.sendOne({ ...next, attempts: next.attempts + 1 })) === 'retry-later') return;
     }
   }
 
@@ -319,6 +360,17 @@ export class OutboxSender {
     }
     const psid = record.recipient.psid;
     if (!psid) return { ok: false, reason: 'no_recipient' };
+    // A turn's reply carries the fan's policy fields as the turn read them, seconds ago: no lookup.
+    // A later interaction only widens the window, so the snapshot can refuse too early, never send
+    // outside it. Promotions always look the fan up: a STOP must hold from the moment it is recorded.
+    const snapshot = record.policy;
+    if (snapshot && record.purpose !== 'promotion' && record.kind === 'message') {
+      // A 551 seen by this sender after the snapshot was taken (e.g. on the turn's first message).
+      const blockedAt = this.unreachableAt.get(psid);
+      const lastInteraction = snapshot.lastInteractionAt?.getTime() ?? 0;
+      const reachable = snapshot.reachable && !(blockedAt !== undefined && blockedAt >= lastInteraction);
+      return this.decideWith(record, message, metadata, snapshot.lastInteractionAt, reachable);
+    }
     const fan = await FanModel.collection.findOne(
       { pageId: record.pageId, psid },
       { projection: { lastInteractionAt: 1, reachable: 1, marketingOptOut: 1, optIns: 1, threadOwner: 1 } },
@@ -327,11 +379,27 @@ export class OutboxSender {
     if (record.kind === 'sender_action' || record.kind === 'handover') return { ok: true, body: message };
     if (record.purpose === 'promotion' && fan.marketingOptOut === true)
       return { ok: false, reason: 'opted_out' };
+    return this.decideWith(
+      record,
+      message,
+      metadata,
+      (fan.lastInteractionAt as Date | undefined) ?? null,
+      fan.reachable !== false,
+    );
+  }
+
+  private decideWith(
+    record: OutboxRecord,
+    message: Record<string, unknown>,
+    metadata: string,
+    lastInteractionAt: Date | null,
+    reachable: boolean,
+  ): { ok: true; body: Record<string, unknown> } | { ok: false; reason: string } {
     const decision = decideMessaging({
       purpose: record.purpose,
-      lastInteractionAt: (fan.lastInteractionAt as Date | undefined) ?? null,
+      lastInteractionAt,
       now: this.opts.now(),
-      reachable: fan.reachable !== false,
+      reachable,
     });
     if (!decision.ok) return { ok: false, reason: decision.reason };
     if (decision.channel !== 'standard') return { ok: false, reason: 'optin_channel_not_supported' };
@@ -433,6 +501,8 @@ export class OutboxSender {
         return 'retry-later';
       case 'unreachable':
         if (record.recipient.psid) {
+          if (this.unreachableAt.size >= 10_000) this.unreachableAt.clear();
+          this.unreachableAt.set(record.recipient.psid, this.opts.now().getTime());
           await FanModel.collection.updateOne(
             { pageId: record.pageId, psid: record.recipient.psid },
             {
