@@ -1,7 +1,8 @@
 /** Unit tests of the embedded server's building blocks (no server, no driver). */
 import { expect } from 'chai';
 import { Long, ObjectId } from 'bson';
-import { indexCandidates, findDocs, compileFilter } from '../../src/db/embedded/query.js';
+import { Query } from 'mingo';
+import { indexCandidates, findDocs, compileFilter, projectDocs } from '../../src/db/embedded/query.js';
 import { Storage } from '../../src/db/embedded/storage.js';
 import { CursorRegistry } from '../../src/db/embedded/cursors.js';
 import { applyUpdate, buildUpsert } from '../../src/db/embedded/update.js';
@@ -118,6 +119,31 @@ describe('embedded server internals', () => {
     expect(sortDocs(docs, [['d', -1]], 3).map((d) => d._id)).to.deep.equal([4999, 4998, 4997]);
     const mixed = sortDocs([{ v: 'a' }, { v: 2 }, { v: null }, {}, { v: new Date(0) }], [['v', 1]]);
     expect(mixed.map((d) => d.v)).to.deep.equal([null, undefined, 2, 'a', new Date(0)]);
+  });
+
+  it('projects top-level inclusions as mingo does, _id first, without touching stored documents', () => {
+    const docs = [
+      { _id: 1, psid: 'a', locale: 'it', optIns: [{ t: 1 }], extra: { x: 1 } },
+      { _id: 2, psid: 'b', extra: 2 },
+      { _id: new ObjectId(), locale: 'en', reachable: false },
+    ];
+    const frozen = JSON.stringify(docs);
+    for (const projection of [
+      { psid: 1, locale: 1, optIns: true, missing: 1 },
+      { psid: 1, _id: 0 },
+      { _id: 1 },
+      { locale: 1, _id: true },
+    ]) {
+      const mingo = new Query({}).find<Record<string, unknown>>(docs, projection).all();
+      const ours = projectDocs(docs, projection, {});
+      expect(ours, JSON.stringify(projection)).to.deep.equal(mingo);
+      for (const d of ours) if ('_id' in d) expect(Object.keys(d)[0]).to.equal('_id');
+    }
+    // shapes mingo must interpret are still given to it
+    expect(projectDocs(docs, { 'extra.x': 1 }, {})[0]).to.deep.equal({ _id: 1, extra: { x: 1 } });
+    expect(projectDocs(docs, { extra: 0 }, {})[1]).to.deep.equal({ _id: 2, psid: 'b' });
+    expect(projectDocs(docs, { n: { $literal: 5 } }, {})[0]).to.deep.equal({ _id: 1, n: 5 });
+    expect(JSON.stringify(docs)).to.equal(frozen);
   });
 
   it('forgets idle cursors after the timeout', () => {

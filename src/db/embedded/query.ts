@@ -374,9 +374,41 @@ export function findDocs(coll: Collection | undefined, filter: unknown, opts: Fi
   return sorted.slice(skip, skip + limit);
 }
 
+/**
+ * `{a: 1, b: true}` (with or without `_id: 0`): top-level fields kept as they are, the shape the app
+ * uses on hot reads (a broadcast batch projects 500 fans). Null for anything mingo must interpret.
+ */
+function topLevelInclusion(projection: Doc): { fields: Set<string>; id: boolean } | null {
+  const fields = new Set<string>();
+  let id = true;
+  let idIncluded = false;
+  for (const k of Object.keys(projection)) {
+    const v = projection[k];
+    if (k === '_id') {
+      if (v === 0 || v === false) id = false;
+      else if (v === 1 || v === true) idIncluded = true;
+      else return null;
+      continue;
+    }
+    if ((v !== 1 && v !== true) || k.includes('.') || k.startsWith('$')) return null;
+    fields.add(k);
+  }
+  return fields.size > 0 || idIncluded ? { fields, id } : null;
+}
+
 /** Applies a find-style projection; stored documents are left untouched. */
 export function projectDocs(docs: Doc[], projection: unknown, filter: unknown): Doc[] {
   if (!isPlainObject(projection) || Object.keys(projection).length === 0 || docs.length === 0) return docs;
+  const simple = topLevelInclusion(projection);
+  if (simple) {
+    // Values are shared, not copied: stored documents are never mutated in place.
+    const { fields, id } = simple;
+    return docs.map((d) => {
+      const out: Doc = {};
+      for (const k of Object.keys(d)) if (k === '_id' ? id : fields.has(k)) out[k] = d[k];
+      return out;
+    });
+  }
   const positional = Object.keys(projection).some((k) => k.endsWith('.$'));
   const query = new Query(positional && isPlainObject(filter) ? filter : {});
   return query.find<Doc>(docs, projection).all();
