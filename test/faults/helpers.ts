@@ -178,9 +178,12 @@ export interface LogEntry {
  */
 export function watchLog(bot: BotProcess): {
   readonly entries: LogEntry[];
+  /** How many lines of any level carried each message. */
+  readonly counts: Map<string, number>;
   alerts(name?: string): LogEntry[];
 } {
   const entries: LogEntry[] = [];
+  const counts = new Map<string, number>();
   let partial = '';
   const take = (chunk: Buffer) => {
     const lines = (partial + chunk.toString('utf8')).split('\n');
@@ -192,6 +195,13 @@ export function watchLog(bot: BotProcess): {
       }
       try {
         const entry = JSON.parse(line) as LogEntry;
+        counts.set(entry.msg, (counts.get(entry.msg) ?? 0) + 1);
+        // Graph client lines also count by edge: 'graph api call failed (network):messages'.
+        const graphPath = (entry.graph as { path?: unknown } | undefined)?.path;
+        if (typeof graphPath === 'string') {
+          const edge = `${entry.msg}:${graphPath.split('/').pop() ?? ''}`;
+          counts.set(edge, (counts.get(edge) ?? 0) + 1);
+        }
         if (entry.level >= 50 || typeof entry.alert === 'string') entries.push(entry);
       } catch {
         entries.push({ level: 60, msg: line });
@@ -202,6 +212,7 @@ export function watchLog(bot: BotProcess): {
   bot.child.stderr?.on('data', take);
   return {
     entries,
+    counts,
     alerts: (name) => entries.filter((e) => typeof e.alert === 'string' && (!name || e.alert === name)),
   };
 }
