@@ -63,6 +63,7 @@ const { values: args } = parseArgs({
     'no-echoes': { type: 'boolean', default: false },
     'log-level': { type: 'string' },
     'no-json': { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
 });
@@ -79,6 +80,7 @@ if (args.help) {
   --seed 42           traffic PRNG seed
   --no-echoes         do not echo accepted sends back to the webhook (message_echoes)
   --log-level info    the bot's LOG_LEVEL (its log goes to a temporary file)
+  --keep              keep the bot's data directory and log (printed)
   --no-json           do not write bench/results/soak-<date>.{json,md}`);
   process.exit(0);
 }
@@ -142,8 +144,11 @@ async function health(url: string): Promise<Health> {
 }
 
 /** Warnings and errors in the bot's log (pino JSON lines), counted by message. */
-function logSummary(file: string): { warn: number; error: number; top: [string, number][] } {
-  const out = { warn: 0, error: 0, top: [] as [string, number][] };
+function logSummary(
+  file: string,
+  stoppingAt: number,
+): { warn: number; error: number; atShutdown: number; top: [string, number][] } {
+  const out = { warn: 0, error: 0, atShutdown: 0, top: [] as [string, number][] };
   let text = '';
   try {
     text = fs.readFileSync(file, 'utf8');
@@ -153,13 +158,17 @@ function logSummary(file: string): { warn: number; error: number; top: [string, 
   const byMsg = new Map<string, number>();
   for (const line of text.split('\n')) {
     if (!line.startsWith('{')) continue;
-    let rec: { level?: number; msg?: string };
+    let rec: { level?: number; msg?: string; time?: number };
     try {
-      rec = JSON.parse(line) as { level?: number; msg?: string };
+      rec = JSON.parse(line) as { level?: number; msg?: string; time?: number };
     } catch {
       continue;
     }
     if ((rec.level ?? 0) < 40) continue;
+    if ((rec.time ?? 0) >= stoppingAt) {
+      out.atShutdown++; // the bot was being stopped: not part of the run
+      continue;
+    }
     if ((rec.level ?? 0) >= 50) out.error++;
     else out.warn++;
     const key = `${(rec.level ?? 0) >= 50 ? 'error' : 'warn'}: ${rec.msg ?? '?'}`;
@@ -215,9 +224,13 @@ interface RunResult {
   readonly refsCollected: number;
   readonly totals: { sent: number; privateReplies: number; publicReplies: number; refused: number };
   readonly lag: Summary;
+  /** Requests sent again after a reset on a reused keep-alive socket. */
+  readonly resetRetries: number;
   readonly drained: boolean;
   readonly drainSeconds: number;
   readonly events: number;
+  /** Date.now() when the bot was asked to stop (its log after that is shutdown, not the run). */
+  readonly stoppingAt: number;
   readonly finalDocuments: Record<string, number>;
   readonly child: Record<string, unknown>;
   readonly load: { start: number[]; max1: number; end: number[] };
@@ -250,6 +263,7 @@ async function run(workDir: string): Promise<RunResult> {
     logFile,
   );
   const agent = keepAliveAgent();
+  let stoppingAt = Number.POSITIVE_INFINITY;
   try {
     const setup = await child.extra<SoakSetup>('setup');
     if (setup.posts.length === 0) throw new Error('no demo Page posts: the demo data did not load');
@@ -323,9 +337,12 @@ async function run(workDir: string): Promise<RunResult> {
     let outstanding = 0;
 
     const url = new URL(child.url);
-    const send = (kind: SoakKind, raw: Buffer, scheduledAt: number): void => {
-      outstanding++;
-      lags.push(performance.now() - scheduledAt);
+    let resetRetries = 0;
+    const send = (kind: SoakKind, raw: Buffer, scheduledAt: number, retry = false): void => {
+      if (!retry) {
+        outstanding++;
+        lags.push(performance.now() - scheduledAt);
+      }
       let settled = false;
       const settle = (status: number, error?: string): void => {
         if (settled) return;
@@ -362,7 +379,18 @@ async function run(workDir: string): Promise<RunResult> {
         },
       );
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', (e) => settle(0, e.message));
+      req.on('error', (e: NodeJS.ErrnoException) => {
+        // A kept-alive socket the server closed just as it was reused (Node's documented race):
+        // send again once on a fresh one, as Meta's delivery would; the latency still counts from
+        // the scheduled time.
+        if (!retry && !settled && req.reusedSocket && e.code === 'ECONNRESET') {
+          settled = true;
+          resetRetries++;
+          send(kind, raw, scheduledAt, true);
+          return;
+        }
+        settle(0, e.message);
+      });
       req.end(raw);
     };
 
@@ -402,7 +430,10 @@ async function run(workDir: string): Promise<RunResult> {
         refused: w.refused,
         rssMb: mem.rss,
         hwmMb: mem.hwm,
-        heapMb: childSample.heapUsed / 1024 / 1024,
+        heapMb: childSample.heapUsedMin / 1024 / 1024,
+        heapMaxMb: childSample.heapUsedMax / 1024 / 1024,
+        liveHeapMb: childSample.heapAfterMajorGc / 1024 / 1024,
+        majorGcs: childSample.majorGcs,
         cpuPercent: report.cpuPercent,
         eldP99: report.eldP99,
         inboxPending: h.inbox?.pending ?? Number.NaN,
@@ -410,6 +441,7 @@ async function run(workDir: string): Promise<RunResult> {
         outboxPending: h.outbox?.pending ?? Number.NaN,
         outboxFailed: h.outbox?.failed ?? Number.NaN,
         documents: Object.values(childSample.documents).reduce((x, y) => x + y, 0),
+        collections: childSample.documents,
         load1: os.loadavg()[0]!,
       };
       samples.push(s);
@@ -496,15 +528,20 @@ async function run(workDir: string): Promise<RunResult> {
       refsCollected: traffic.seen.refs,
       totals,
       lag: summarize(lags),
+      resetRetries,
       drained,
       drainSeconds,
       events: total,
+      get stoppingAt() {
+        return stoppingAt;
+      },
       finalDocuments: lastDocuments,
       child: child.info,
       load: { start: loadStart, max1: Number(maxLoad1.toFixed(2)), end: loadavg() },
     };
   } finally {
     agent.destroy();
+    stoppingAt = Date.now();
     await child.stop().catch((error: unknown) => console.error('  bot: stop failed:', error));
     await graph.close();
   }
@@ -572,9 +609,11 @@ function markdown(
       '.',
     `Ack statuses: ${Object.entries(r.ackStatuses)
       .map(([k, v]) => `${k} × ${v}`)
-      .join(', ')}. Bot log: ${logged.warn} warnings, ${logged.error} errors` +
+      .join(
+        ', ',
+      )} (${r.resetRetries} sent again after a keep-alive reset). Bot log: ${logged.warn} warnings, ${logged.error} errors` +
       (logged.top.length > 0 ? ` (${logged.top.map(([k, v]) => `${k} × ${v}`).join('; ')})` : '') +
-      '.',
+      `; ${logged.atShutdown} while stopping.`,
     `Generator lateness p99 ${ms(r.lag.p99)} ms. Memory verdict data: ${JSON.stringify(verdict.memory)}.`,
     '',
   ].join('\n');
@@ -601,8 +640,9 @@ async function main(): Promise<void> {
     console.error(`bench:soak failed; the bot's log stays in ${workDir}`);
     throw error;
   }
-  const logged = logSummary(path.join(workDir, 'bot.log'));
-  fs.rmSync(workDir, { recursive: true, force: true });
+  const logged = logSummary(path.join(workDir, 'bot.log'), result.stoppingAt);
+  if (args.keep) console.log(`  kept: ${workDir}`);
+  else fs.rmSync(workDir, { recursive: true, force: true });
 
   const verdict = judge({
     samples: result.samples,
@@ -629,9 +669,11 @@ async function main(): Promise<void> {
   console.log(
     `Ack statuses: ${Object.entries(result.ackStatuses)
       .map(([k, v]) => `${k} × ${v}`)
-      .join(', ')}. Bot log: ${logged.warn} warnings, ${logged.error} errors` +
+      .join(
+        ', ',
+      )} (${result.resetRetries} sent again after a keep-alive reset). Bot log: ${logged.warn} warnings, ${logged.error} errors` +
       (logged.top.length > 0 ? ` (${logged.top.map(([k, v]) => `${k} × ${v}`).join('; ')})` : '') +
-      '.',
+      `; ${logged.atShutdown} while stopping.`,
   );
   for (const l of lines) console.log(l);
 

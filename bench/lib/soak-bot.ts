@@ -8,6 +8,7 @@
  * (main isolate only: the embedded server's own thread has its own heap, visible in RSS) and the
  * number of documents per collection; `extra('setup')` answers the demo posts and campaigns.
  */
+import { constants, PerformanceObserver } from 'node:perf_hooks';
 import mongoose from 'mongoose';
 import { loadDemoDataIfEmpty } from '../../src/app/demo-data.js';
 import { loadConfig } from '../../src/config/index.js';
@@ -25,6 +26,20 @@ export interface SoakSetup {
 
 export interface SoakChildSample {
   readonly heapUsed: number;
+  /**
+   * Lowest and highest heapUsed seen since the previous sample (read every 250 ms): the lowest is
+   * close to the live heap after a collection, without forcing one (a forced full GC would pause
+   * the bot and show in the ack latency).
+   */
+  readonly heapUsedMin: number;
+  readonly heapUsedMax: number;
+  /**
+   * heapUsed read right after the latest full (mark-compact) collection, and how many there have
+   * been: the live heap, the leak signal. V8 collects fully only when it wants to, so a window may
+   * have none (then this is the previous one's reading).
+   */
+  readonly heapAfterMajorGc: number;
+  readonly majorGcs: number;
   readonly heapTotal: number;
   readonly external: number;
   readonly arrayBuffers: number;
@@ -34,6 +49,23 @@ export interface SoakChildSample {
 
 let app: RunningApp | undefined;
 let pageId = '';
+let heapMin = Number.POSITIVE_INFINITY;
+let heapMax = 0;
+let heapAfterMajorGc = Number.NaN;
+let majorGcs = 0;
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    const detail = (entry as unknown as { detail?: { kind?: number } }).detail;
+    if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    majorGcs++;
+    heapAfterMajorGc = process.memoryUsage().heapUsed;
+  }
+}).observe({ entryTypes: ['gc'] });
+setInterval(() => {
+  const used = process.memoryUsage().heapUsed;
+  heapMin = Math.min(heapMin, used);
+  heapMax = Math.max(heapMax, used);
+}, 250).unref();
 
 async function documentCounts(): Promise<Record<string, number>> {
   const db = mongoose.connection.db;
@@ -79,8 +111,15 @@ serveBench({
       };
     }
     const m = process.memoryUsage();
+    const window = { min: Math.min(heapMin, m.heapUsed), max: Math.max(heapMax, m.heapUsed) };
+    heapMin = Number.POSITIVE_INFINITY;
+    heapMax = 0;
     return {
       heapUsed: m.heapUsed,
+      heapUsedMin: window.min,
+      heapUsedMax: window.max,
+      heapAfterMajorGc,
+      majorGcs,
       heapTotal: m.heapTotal,
       external: m.external,
       arrayBuffers: m.arrayBuffers,
