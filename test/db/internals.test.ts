@@ -44,6 +44,23 @@ describe('embedded server internals', () => {
     expect(indexCandidates(coll, { email: null })).to.equal(null);
   });
 
+  it('stops reading index candidates at the limit when nothing is sorted', () => {
+    const { coll } = seeded(5000);
+    const all = findDocs(coll, { pageId: 'p4', n: { $gte: 100 } });
+    expect(all).to.have.length(490);
+    const docs = coll.docs;
+    const get = docs.get.bind(docs);
+    let reads = 0;
+    docs.get = (k: string) => (reads++, get(k));
+    try {
+      const some = findDocs(coll, { pageId: 'p4', n: { $gte: 100 } }, { limit: 3, skip: 1 });
+      expect(some).to.deep.equal(all.slice(1, 4));
+      expect(reads).to.be.at.most(15);
+    } finally {
+      docs.get = get;
+    }
+  });
+
   it('keeps indexes in step with updates and deletes', () => {
     const { storage, coll } = seeded(10);
     const d = findDocs(coll, { email: 'u3@x.io' })[0]!;

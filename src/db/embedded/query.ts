@@ -147,6 +147,8 @@ interface CandidatePlan {
   readonly byId: boolean;
   readonly estimate: number;
   fetch(): Doc[];
+  /** The candidates one by one, for callers that may stop early (unsorted, limited). */
+  scan(): Iterable<Doc>;
 }
 
 function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null {
@@ -158,6 +160,9 @@ function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null 
     return {
       byId: true,
       estimate: ids.length,
+      scan() {
+        return this.fetch();
+      },
       fetch() {
         const out: Doc[] = [];
         const seen = new Set<string>();
@@ -199,20 +204,23 @@ function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null 
   return {
     byId: false,
     estimate,
-    fetch() {
-      const seen = new Set<string>();
-      const out: Doc[] = [];
-      for (const key of keys) {
-        for (const id of index.lookup(level, key)) {
+    fetch: () => [...scan()],
+    scan,
+  };
+  function* scan(): Generator<Doc> {
+    // One key: its posting holds each id once, no need to remember what was seen.
+    const seen = keys.length > 1 ? new Set<string>() : null;
+    for (const key of keys) {
+      for (const id of index.lookup(level, key)) {
+        if (seen) {
           if (seen.has(id)) continue;
           seen.add(id);
-          const d = coll.docs.get(id);
-          if (d) out.push(d);
         }
+        const d = coll.docs.get(id);
+        if (d) yield d;
       }
-      return out;
-    },
-  };
+    }
+  }
 }
 
 /**
@@ -353,8 +361,10 @@ export function findDocs(coll: Collection | undefined, filter: unknown, opts: Fi
       if (walked) return walked;
     }
   }
-  const source: Iterable<Doc> = plan?.fetch() ?? coll.docs.values();
   if (!spec) {
+    // Unsorted: candidates are read lazily, so a limit stops reading them too (the sender's poll
+    // for a few due records among a thousand pending ones).
+    const source: Iterable<Doc> = plan?.scan() ?? coll.docs.values();
     const out: Doc[] = [];
     let skipped = 0;
     for (const d of source) {
@@ -369,7 +379,7 @@ export function findDocs(coll: Collection | undefined, filter: unknown, opts: Fi
     return out;
   }
   const matched: Doc[] = [];
-  for (const d of source) if (match(d)) matched.push(d);
+  for (const d of plan?.fetch() ?? coll.docs.values()) if (match(d)) matched.push(d);
   const sorted = sortDocs(matched, spec, skip + limit);
   return sorted.slice(skip, skip + limit);
 }
