@@ -28,7 +28,7 @@ const APP_ID = '1000000000000001';
 const FANS = 2000;
 
 describe('broadcast: kill -9 mid-way (bot as a child process)', function () {
-  this.timeout(300_000);
+  this.timeout(240_000);
   let dataDir: string;
   let mongo: EmbeddedMongo;
   let fake: FakeGraph;
@@ -93,8 +93,15 @@ describe('broadcast: kill -9 mid-way (bot as a child process)', function () {
       GRAPH_API_URL: graphServer.url,
       GRAPH_API_VERSION: 'v25.0',
       LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
+      // Short leases: the restarted bot takes the dead one's fans and jobs over in seconds. A send in
+      // doubt is resent only after claim + echo grace, and its echo, first aimed at the dead bot, is
+      // retried with backoff (at +15.75 s, +30.75 s, +60.75 s): the window stays 75 s, as by default.
+      INBOX_LEASE_SECONDS: '5',
+      OUTBOX_CLAIM_SECONDS: '15',
+      OUTBOX_ECHO_GRACE_SECONDS: '60',
+      JOB_LEASE_SECONDS: '10',
     };
-    const first = await startBotProcess(env);
+    const first = await startBotProcess(env, { readyTimeoutMs: 120_000 });
     bots.push(first);
     // The fake Graph API echoes every accepted send to the bot's webhook (message_echoes, metadata ob:<id>).
     fake.setEchoWebhook({ url: `${first.url}/api/messages`, appSecret: APP_SECRET, appId: APP_ID });
@@ -123,13 +130,13 @@ describe('broadcast: kill -9 mid-way (bot as a child process)', function () {
     const cursorAtKill = (await broadcastStats(ctx(), id))!;
 
     const restartedAt = Date.now();
-    const second = await startBotProcess(env);
+    const second = await startBotProcess(env, { readyTimeoutMs: 120_000 });
     bots.push(second);
     fake.setEchoWebhook({ url: `${second.url}/api/messages`, appSecret: APP_SECRET, appId: APP_ID });
     const stats = await waitFor(async () => {
       const s = await broadcastStats(ctx(), id);
       return s?.state === 'completed' ? s : undefined;
-    }, 200_000);
+    }, 150_000);
     const recoveredMs = Date.now() - restartedAt;
 
     const perFan = new Map<string, number>();

@@ -32,18 +32,21 @@ const SHORT_LEASES = { INBOX_LEASE_SECONDS: '5', OUTBOX_CLAIM_SECONDS: '15', JOB
 const BURST = 3;
 
 function startBot(role: 'web' | 'all', mongoUri: string, graphUrl: string): Promise<BotProcess> {
-  return startBotProcess({
-    ROLE: role,
-    MONGODB_URI: mongoUri,
-    FACEBOOK_APP_SECRET: APP_SECRET,
-    FACEBOOK_VERIFY_TOKEN: VERIFY_TOKEN,
-    FACEBOOK_ACCESS_TOKEN: PAGE.accessToken,
-    FACEBOOK_PAGE_ID: PAGE.id,
-    GRAPH_API_URL: graphUrl,
-    GRAPH_API_VERSION: 'v25.0',
-    LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
-    ...SHORT_LEASES,
-  });
+  return startBotProcess(
+    {
+      ROLE: role,
+      MONGODB_URI: mongoUri,
+      FACEBOOK_APP_SECRET: APP_SECRET,
+      FACEBOOK_VERIFY_TOKEN: VERIFY_TOKEN,
+      FACEBOOK_ACCESS_TOKEN: PAGE.accessToken,
+      FACEBOOK_PAGE_ID: PAGE.id,
+      GRAPH_API_URL: graphUrl,
+      GRAPH_API_VERSION: 'v25.0',
+      LOG_LEVEL: process.env.CRASH_TEST_LOG_LEVEL ?? 'error',
+      ...SHORT_LEASES,
+    },
+    { readyTimeoutMs: 120_000 },
+  );
 }
 
 describe('kill -9 recovery (bot as a child process, DB and fake Graph API in the test process)', function () {
