@@ -317,6 +317,9 @@ function toAdminError(err: unknown): AdminError | undefined {
     return new AdminError('validation', 'Unsupported body encoding', null, 'unsupported_encoding');
   }
   if (isDuplicateKeyError(err)) return new AdminError('conflict', 'That already exists', null, 'duplicate');
+  // The router could not decode a path parameter (a `%` not followed by two hex digits): the client's fault.
+  if (err instanceof URIError)
+    return new AdminError('validation', 'The path is not validly percent-encoded', null, 'invalid_path');
   return undefined;
 }
 
