@@ -1,15 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { InboxEventModel, type InboxKind } from '../../db/models/inbox-event.js';
-import { releaseLease, renewLease } from '../../db/leases.js';
+import { renewLease } from '../../db/leases.js';
 import { LeaseModel } from '../../db/models/lease.js';
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
 import { KeyedWorkers } from '../../shared/keyed-workers.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
+import { BatchedWrites } from './batched-writes.js';
 
 /** Events of one queue fetched per query. */
 const DRAIN_BATCH = 16;
 const DUPLICATE_KEY = 11000;
+
+// Finished events and released leases of all the queues being drained share round trips.
+const inboxWrites = new BatchedWrites(() => InboxEventModel.collection);
+const leaseWrites = new BatchedWrites(() => LeaseModel.collection);
 
 export interface InboxItem {
   readonly id: string;
@@ -142,7 +147,9 @@ export class InboxProcessor {
         if (allProcessed && batch.length < DRAIN_BATCH) return;
       }
     } finally {
-      await releaseLease(lease, this.holder).catch(() => undefined);
+      await leaseWrites
+        .write({ deleteOne: { filter: { _id: lease as never, holder: this.holder } } })
+        .catch(() => undefined);
     }
   }
 
@@ -196,18 +203,20 @@ export class InboxProcessor {
       return false;
     }
     const now = this.opts.now();
-    await InboxEventModel.collection.updateOne(
-      { _id: stored._id as never },
-      {
-        $set: {
-          state: outcome,
-          attempts,
-          doneAt: now,
-          expiresAt: new Date(now.getTime() + (this.opts.retentionMs ?? 7 * 24 * 3600_000)),
+    await inboxWrites.write({
+      updateOne: {
+        filter: { _id: stored._id as never },
+        update: {
+          $set: {
+            state: outcome,
+            attempts,
+            doneAt: now,
+            expiresAt: new Date(now.getTime() + (this.opts.retentionMs ?? 7 * 24 * 3600_000)),
+          },
+          $unset: { lastError: '' },
         },
-        $unset: { lastError: '' },
       },
-    );
+    });
     return true;
   }
 

@@ -1,12 +1,13 @@
 import { InboxEventModel } from '../../db/models/inbox-event.js';
 import type { SplitEvent } from '../webhook/events.js';
+import { BatchedWrites } from './batched-writes.js';
 
 export interface AcceptResult {
   readonly accepted: number;
   readonly duplicates: number;
 }
 
-const DUPLICATE_KEY = 11000;
+const inboxWrites = new BatchedWrites(() => InboxEventModel.collection);
 
 /**
  * Writes events durably under their dedupe keys. A redelivered event hits the unique index and is
@@ -26,21 +27,8 @@ export async function acceptEvents(events: readonly SplitEvent[], now: Date): Pr
     attempts: 0,
     nextAttemptAt: now,
   }));
-  try {
-    const result = await InboxEventModel.collection.insertMany(docs, { ordered: false });
-    return { accepted: result.insertedCount, duplicates: 0 };
-  } catch (error) {
-    const writeErrors = duplicateOnlyErrors(error);
-    if (!writeErrors) throw error;
-    return { accepted: docs.length - writeErrors, duplicates: writeErrors };
-  }
-}
-
-/** The number of write errors when every one of them is a duplicate key; otherwise undefined. */
-function duplicateOnlyErrors(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as { code?: number; writeErrors?: { code?: number }[] | { code?: number } };
-  const list = Array.isArray(e.writeErrors) ? e.writeErrors : e.writeErrors ? [e.writeErrors] : [];
-  if (list.length === 0) return e.code === DUPLICATE_KEY ? 1 : undefined;
-  return list.every((w) => w.code === DUPLICATE_KEY) ? list.length : undefined;
+  // Events of concurrent webhook POSTs share one insert; a redelivered event is a duplicate key.
+  const results = await Promise.all(docs.map((document) => inboxWrites.write({ insertOne: { document } })));
+  const duplicates = results.filter((r) => r === 'duplicate').length;
+  return { accepted: docs.length - duplicates, duplicates };
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { FanModel } from '../../db/models/fan.js';
 import { OutboxMessageModel } from '../../db/models/outbox-message.js';
+import { PageHealthModel } from '../../db/models/page-health.js';
 import { releaseLease, renewLease, tryAcquireLease } from '../../db/leases.js';
 import { decideMessaging, type MessagingPurpose } from '../../domain/messaging-policy.js';
 import type { Logger } from '../../log.js';
@@ -10,6 +11,7 @@ import { GraphApiError, isGraphError, type GraphErrorKind } from '../graph/error
 import { RateLimiter } from './rate-limiter.js';
 import { KeyedWorkers } from '../../shared/keyed-workers.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
+import { BatchedWrites } from '../inbox/batched-writes.js';
 
 export interface OutboxRecord {
   _id: unknown;
@@ -59,9 +61,12 @@ export interface OutboxSenderOptions {
 }
 
 const PAGE_LEASE_MS = 15_000;
+/** Results of concurrent sends share round trips. */
+const outboxWrites = new BatchedWrites(() => OutboxMessageModel.collection);
 /** Consecutive temporary failures (5xx, network) after which the API itself is taken to be down. */
 const OUTAGE_AFTER_FAILURES = 3;
 const OUTAGE_REASON = 'Graph API unavailable (5xx or network errors); sending paused, probing';
+const TOKEN_REASON = 'page access token invalid (190)';
 /** Sends Meta echoes back with their metadata (sender actions, handovers and public replies have none). */
 const ECHOED_KINDS = new Set(['message', 'private_reply']);
 
@@ -93,6 +98,8 @@ export class OutboxSender {
   private graphFailures = 0;
   /** How many probe windows the current outage has lasted (0: no outage). */
   private outageLevel = 0;
+  /** False until a send succeeds in this process, and again after a 190. */
+  private tokenWorks = false;
   /** The one send that tests the API during an outage; others wait for its answer. */
   private probe: Promise<void> | undefined;
   /** Set on error 190: nothing more is sent for the page until the token works again. */
@@ -283,6 +290,7 @@ export class OutboxSender {
       const result = await this.call(record, decision.body);
       sent = { state: 'sent', messageId: result.messageId, recipientId: result.recipientId };
       this.graphAnswered();
+      if (!this.tokenWorks) await this.noteTokenWorks();
     } catch (error) {
       return await this.handleError(record, error);
     } finally {
@@ -296,6 +304,22 @@ export class OutboxSender {
       throw error;
     }
     return 'next';
+  }
+
+  /**
+   * A send went through with the token: a 190 recorded in page health (by this process or one before
+   * a restart with a new token) is no longer true. Once per process and after each 190.
+   */
+  private async noteTokenWorks(): Promise<void> {
+    this.tokenWorks = true;
+    const now = this.opts.now();
+    await PageHealthModel.collection.updateOne(
+      { pageId: this.opts.page.id, 'token.status': 'invalid', 'token.problem': 'token_refused' },
+      {
+        $set: { 'token.status': 'valid', 'token.checkedAt': now, updatedAt: now },
+        $unset: { 'token.problem': '' },
+      },
+    );
   }
 
   private graphAnswered(): void {
@@ -486,19 +510,42 @@ export class OutboxSender {
         );
         return 'retry-later';
       }
-      case 'token':
+      case 'token': {
         // Every further call would fail the same way and Meta counts them: stop, alert, keep the message.
-        this.pausedUntil = this.opts.now().getTime() + 5 * 60_000;
-        this.pauseReason = 'page access token invalid (190)';
-        this.log.fatal(
-          { alert: 'page_token_invalid', err: details },
-          'ALERT: the page access token was refused (190); sending for this page is stopped. Renew FACEBOOK_ACCESS_TOKEN.',
-        );
+        const now = this.opts.now();
+        // The sends already in flight get their 190 too: one alert per stop, not one per send.
+        const alreadyStopped = this.pauseReason === TOKEN_REASON && now.getTime() < this.pausedUntil;
+        this.pausedUntil = now.getTime() + 5 * 60_000;
+        this.pauseReason = TOKEN_REASON;
+        this.tokenWorks = false;
+        if (alreadyStopped) {
+          this.log.warn({ err: details, key: record.idempotencyKey }, 'send refused (190) while stopped');
+        } else {
+          this.log.fatal(
+            { alert: 'page_token_invalid', err: details },
+            'ALERT: the page access token was refused (190); sending for this page is stopped. Renew FACEBOOK_ACCESS_TOKEN.',
+          );
+          // The dashboard and /healthz show the token's health: managers see it now, not at the daily check.
+          await PageHealthModel.collection.updateOne(
+            { pageId: this.opts.page.id },
+            {
+              $set: {
+                pageId: this.opts.page.id,
+                'token.status': 'invalid',
+                'token.checkedAt': now,
+                'token.problem': 'token_refused',
+                updatedAt: now,
+              },
+            },
+            { upsert: true },
+          );
+        }
         await OutboxMessageModel.collection.updateOne(
           { _id: record._id as never },
           { $set: { lastError }, $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
         );
         return 'retry-later';
+      }
       case 'unreachable':
         if (record.recipient.psid) {
           if (this.unreachableAt.size >= 10_000) this.unreachableAt.clear();
@@ -541,10 +588,9 @@ export class OutboxSender {
     }
     if (outcome.state === 'refused') set.refusedReason = outcome.reason;
     if (lastError) set.lastError = lastError;
-    await OutboxMessageModel.collection.updateOne(
-      { _id: record._id as never },
-      { $set: set, $unset: { leaseUntil: '' } },
-    );
+    await outboxWrites.write({
+      updateOne: { filter: { _id: record._id as never }, update: { $set: set, $unset: { leaseUntil: '' } } },
+    });
     for (const listener of this.listeners) {
       try {
         await listener(record, outcome);
