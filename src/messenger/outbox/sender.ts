@@ -7,7 +7,7 @@ import { decideMessaging, type MessagingPurpose } from '../../domain/messaging-p
 import type { Logger } from '../../log.js';
 import { backoffDelay } from '../../shared/backoff.js';
 import { PAGE_INBOX_APP_ID, type GraphClient, type SendMessageBody } from '../graph/client.js';
-import { GraphApiError, isGraphError, type GraphErrorKind } from '../graph/errors.js';
+import { GraphApiError, GraphNetworkError, isGraphError, type GraphErrorKind } from '../graph/errors.js';
 import { RateLimiter } from './rate-limiter.js';
 import { KeyedWorkers } from '../../shared/keyed-workers.js';
 import { WakeableLoop } from '../../shared/wakeable-loop.js';
@@ -337,7 +337,7 @@ export class OutboxSender {
    * True when the API, not this message, is failing: the page pauses and probes with growing gaps,
    * and the message keeps its place and its retries (an outage of minutes must not use them up).
    */
-  private async pauseForOutage(record: OutboxRecord, lastError: object): Promise<boolean> {
+  private async pauseForOutage(record: OutboxRecord, lastError: object, error: unknown): Promise<boolean> {
     this.graphFailures += 1;
     if (this.graphFailures < OUTAGE_AFTER_FAILURES) return false;
     const now = this.opts.now().getTime();
@@ -350,11 +350,29 @@ export class OutboxSender {
         'Graph API unavailable; sending paused for the page',
       );
     }
+    const held = this.heldForEcho(record, error);
     await OutboxMessageModel.collection.updateOne(
       { _id: record._id as never, state: 'pending', attempts: record.attempts },
-      { $set: { lastError }, $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
+      held
+        ? { $set: { lastError, ...held }, $inc: { attempts: -1 } }
+        : { $set: { lastError }, $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
     );
     return true;
+  }
+
+  /**
+   * A call that timed out (or was cut) after the request left may have reached Meta: like a send cut
+   * short by a crash, it is in doubt and waits for its echo before it may go again.
+   */
+  private heldForEcho(
+    record: OutboxRecord,
+    error: unknown,
+  ): { leaseUntil: Date; inDoubtAt: Date } | undefined {
+    const graceMs = this.opts.echoGraceMs ?? 15_000;
+    if (!(error instanceof GraphNetworkError) || !error.maybeDelivered) return undefined;
+    if (graceMs <= 0 || !ECHOED_KINDS.has(record.kind)) return undefined;
+    const now = this.opts.now();
+    return { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now };
   }
 
   /** Gives back a claim whose send never started: the attempt does not count. */
@@ -494,7 +512,7 @@ export class OutboxSender {
     switch (error.kind) {
       case 'temporary':
       case 'throttled': {
-        if (error.kind === 'temporary' && (await this.pauseForOutage(record, lastError)))
+        if (error.kind === 'temporary' && (await this.pauseForOutage(record, lastError, error)))
           return 'retry-later';
         if (error.kind === 'throttled') this.limiter.slowDown();
         if (record.attempts >= this.opts.maxAttempts) {
@@ -504,9 +522,12 @@ export class OutboxSender {
         }
         const retryAt = new Date(this.opts.now().getTime() + backoffDelay(record.attempts, 500, 60_000));
         this.log.warn({ err: details, key: record.idempotencyKey, retryAt }, 'send failed; will retry');
+        const held = this.heldForEcho(record, error);
         await OutboxMessageModel.collection.updateOne(
           { _id: record._id as never },
-          { $set: { nextAttemptAt: retryAt, lastError }, $unset: { leaseUntil: '' } },
+          held
+            ? { $set: { nextAttemptAt: retryAt, lastError, ...held } }
+            : { $set: { nextAttemptAt: retryAt, lastError }, $unset: { leaseUntil: '' } },
         );
         return 'retry-later';
       }

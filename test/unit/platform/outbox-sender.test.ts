@@ -156,4 +156,37 @@ describe('OutboxSender (MongoDB)', function () {
     expect(sent.inDoubtAt).to.equal(undefined);
     expect(calls.map((c) => c.text)).to.deep.equal(['e1']);
   });
+
+  it('a send that timed out after it left is in doubt: its echo settles it, else it goes again once', async () => {
+    const policy = { lastInteractionAt: new Date(), reachable: true };
+    await enqueueMessages([reply('T', 'echoed', { policy }), reply('U', 'silent', { policy })], new Date());
+    const calls: string[] = [];
+    // Meta took both, but no answer came back in time (the dangerous timeout).
+    const graph = {
+      async sendMessage(_token: string, _page: string, body: Record<string, unknown>) {
+        const text = String((body.message as { text: string }).text);
+        calls.push(text);
+        if (calls.filter((c) => c === text).length === 1)
+          throw new GraphNetworkError('no answer within 10000 ms', { code: 'ECONNABORTED', timedOut: true });
+        return { messageId: `m_${calls.length}`, recipientId: null };
+      },
+    } as unknown as GraphClient;
+    const sender = start(graph);
+    await waitFor(async () => (await stateOf('k:U:silent')).inDoubtAt instanceof Date);
+    await waitFor(async () => (await stateOf('k:T:echoed')).inDoubtAt instanceof Date);
+    // Past its backoff but inside the echo grace: nothing is sent again.
+    offsetMs += 5_000;
+    sender.wake();
+    await waitFor(async () => (await OutboxMessageModel.countDocuments({ state: 'pending' })) === 2);
+    expect(calls.sort()).to.deep.equal(['echoed', 'silent']);
+    // The echo of the first one arrives (confirmEcho marks it sent); the second stays silent.
+    await OutboxMessageModel.collection.updateOne(
+      { idempotencyKey: 'k:T:echoed', state: 'pending' },
+      { $set: { state: 'sent' } },
+    );
+    offsetMs += 60_000;
+    sender.wake();
+    await waitFor(async () => (await stateOf('k:U:silent')).state === 'sent');
+    expect(calls.sort()).to.deep.equal(['echoed', 'silent', 'silent']);
+  });
 });
