@@ -34,7 +34,7 @@ import { serializeLikeMeta, webhookHeaders } from '../src/dev/webhook-payloads.j
 import { startBotChild, type BotChild } from './lib/child.js';
 import { startBenchGraph, type BenchGraph } from './lib/graph.js';
 import { keepAliveAgent } from './lib/load.js';
-import type { SoakChildSample, SoakSetup } from './lib/soak-bot.js';
+import type { PendingQueues, SoakChildSample, SoakSetup } from './lib/soak-bot.js';
 import {
   judge,
   SAMPLE_HEADER,
@@ -432,7 +432,9 @@ async function run(workDir: string): Promise<RunResult> {
         hwmMb: mem.hwm,
         heapMb: childSample.heapUsedMin / 1024 / 1024,
         heapMaxMb: childSample.heapUsedMax / 1024 / 1024,
-        liveHeapMb: childSample.heapAfterMajorGc / 1024 / 1024,
+        // NaN (no full GC yet) crosses IPC as null.
+        liveHeapMb:
+          childSample.heapAfterMajorGc > 0 ? childSample.heapAfterMajorGc / 1024 / 1024 : Number.NaN,
         majorGcs: childSample.majorGcs,
         cpuPercent: report.cpuPercent,
         eldP99: report.eldP99,
@@ -444,21 +446,38 @@ async function run(workDir: string): Promise<RunResult> {
         collections: childSample.documents,
         load1: os.loadavg()[0]!,
       };
+      if ((h.inbox?.pending ?? 0) > 100) {
+        s.pendingQueues = await child.extra<PendingQueues>('pending-queues');
+      }
       samples.push(s);
-      console.log(`  ${sampleRow(s).join('  ')}`);
+      console.log(
+        `  ${sampleRow(s).join('  ')}` +
+          (s.pendingQueues
+            ? `   [inbox backlog in ${s.pendingQueues.queues} queues; fullest ${s.pendingQueues.top
+                .slice(0, 3)
+                .map((q) => `${q.queueKey} ${q.pending}`)
+                .join(', ')}]`
+            : ''),
+      );
     };
 
     const loadStart = loadavg();
     let maxLoad1 = loadStart[0];
     console.log(`  ${SAMPLE_HEADER.join(' | ')}`);
     await child.mark();
-    let sampling = Promise.resolve();
+    let sampling: Promise<void> | undefined;
     let nextSampleAt = SAMPLE_S;
     const sampler = setInterval(() => {
       maxLoad1 = Math.max(maxLoad1, os.loadavg()[0]!);
-      if (phase !== 'load' || elapsed() < nextSampleAt) return;
-      nextSampleAt += SAMPLE_S;
-      sampling = sampling.then(takeSample).catch((e: unknown) => console.error('  sample failed:', e));
+      // One sample at a time: on a starved machine a sample can take longer than its window, and
+      // the window then simply stretches (each row has its own t).
+      if (phase !== 'load' || sampling || elapsed() < nextSampleAt) return;
+      sampling = takeSample()
+        .catch((e: unknown) => console.error('  sample failed:', e))
+        .finally(() => {
+          sampling = undefined;
+          nextSampleAt = Math.max(nextSampleAt + SAMPLE_S, Math.ceil(elapsed()));
+        });
     }, 100);
 
     // Open loop: event i is due at start + i / rate; each is decided and signed when it is due.
@@ -489,7 +508,7 @@ async function run(workDir: string): Promise<RunResult> {
     while (outstanding > 0 && performance.now() < ackDeadline) await sleep(20);
     clearInterval(sampler);
     await sampling;
-    if (elapsed() - (nextSampleAt - SAMPLE_S) > 1) await takeSample();
+    await takeSample(); // the end of the load
 
     // Drain: sample on until nothing is pending (or the drain time is up).
     phase = 'drain';

@@ -13,6 +13,7 @@ import mongoose from 'mongoose';
 import { loadDemoDataIfEmpty } from '../../src/app/demo-data.js';
 import { loadConfig } from '../../src/config/index.js';
 import { CampaignModel } from '../../src/db/models/campaign.js';
+import { InboxEventModel } from '../../src/db/models/inbox-event.js';
 import { PagePostModel } from '../../src/db/models/page-post.js';
 import { createLogger } from '../../src/log.js';
 import { startApp, type RunningApp } from '../../src/server.js';
@@ -45,6 +46,12 @@ export interface SoakChildSample {
   readonly arrayBuffers: number;
   /** Documents per collection (estimated count: the collection's size, no scan). */
   readonly documents: Record<string, number>;
+}
+
+export interface PendingQueues {
+  /** Distinct inbox queues holding pending events, and the fullest ones. */
+  readonly queues: number;
+  readonly top: { readonly queueKey: string; readonly pending: number }[];
 }
 
 let app: RunningApp | undefined;
@@ -97,7 +104,21 @@ serveBench({
   async stop() {
     await app?.stop();
   },
-  async extra(arg: unknown): Promise<SoakSetup | SoakChildSample> {
+  async extra(arg: unknown): Promise<SoakSetup | SoakChildSample | PendingQueues> {
+    if (arg === 'pending-queues') {
+      // Where a backlog sits: the inbox queues (one per fan, one per post) with the most pending events.
+      const rows = await InboxEventModel.collection
+        .aggregate<{ _id: string; n: number }>([
+          { $match: { state: 'pending' } },
+          { $group: { _id: '$queueKey', n: { $sum: 1 } } },
+          { $sort: { n: -1 } },
+        ])
+        .toArray();
+      return {
+        queues: rows.length,
+        top: rows.slice(0, 5).map((r) => ({ queueKey: String(r._id), pending: r.n })),
+      };
+    }
     if (arg === 'setup') {
       const posts = await PagePostModel.collection
         .find({ pageId: String(pageId), link: { $ne: null } }, { projection: { postId: 1, message: 1 } })

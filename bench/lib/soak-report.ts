@@ -38,6 +38,8 @@ export interface SoakSample {
   /** Documents per collection. */
   readonly collections: Record<string, number>;
   readonly load1: number;
+  /** When the inbox backlog is over 100: how many queues hold it and the fullest ones. */
+  pendingQueues?: { queues: number; top: { queueKey: string; pending: number }[] };
 }
 
 /** Least-squares slope of y over x (per unit of x); NaN with fewer than 3 points. */
@@ -111,15 +113,16 @@ export function judge(o: {
   const docsSlope = perMin(second.map((s) => [s.t, s.documents]));
   const afterWarmup = load.find((s) => s.t >= o.warmupSeconds) ?? load[0];
   const pending = (s: SoakSample) => s.inboxPending + s.outboxPending;
-  const maxPending = Math.max(0, ...load.map(pending));
+  const finiteMax = (values: number[]) => Math.max(0, ...values.filter(Number.isFinite));
+  const maxPending = finiteMax(load.map(pending));
   const backlogSlope = slope(second.map((s) => [s.t, pending(s)]));
   // Bounded: the second half holds no more than the first (after warm-up) did, give or take five
   // seconds of traffic, or it does not trend up by more than 1% of the offered rate per second.
   // Flat: bounded, and drained after the load.
-  const firstMax = Math.max(0, ...first.map(pending));
-  const secondMax = Math.max(0, ...second.map(pending));
+  const firstMax = finiteMax(first.map(pending));
+  const secondMax = finiteMax(second.map(pending));
   const bounded = secondMax <= firstMax + 5 * o.rate || !(backlogSlope > 0.01 * o.rate);
-  const last = o.samples[o.samples.length - 1];
+  const last = [...o.samples].reverse().find((s) => Number.isFinite(s.inboxParked));
   const memoryFlat = Number.isFinite(rssSlope) && rssSlope <= o.maxSlopeMbPerMin;
   return {
     memory: {
@@ -130,7 +133,7 @@ export function judge(o: {
       thresholdMbPerMin: o.maxSlopeMbPerMin,
       rssAfterWarmupMb: afterWarmup?.rssMb ?? Number.NaN,
       rssEndOfLoadMb: load[load.length - 1]?.rssMb ?? Number.NaN,
-      rssPeakMb: Math.max(0, ...o.samples.map((s) => s.hwmMb)),
+      rssPeakMb: finiteMax(o.samples.map((s) => s.hwmMb)),
       documentsPerMin: docsSlope,
       rssMbPer1kDocuments: docsSlope > 0 ? (rssSlope / docsSlope) * 1000 : Number.NaN,
     },

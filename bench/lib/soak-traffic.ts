@@ -53,6 +53,8 @@ export const SOAK_MIX: Readonly<Record<SoakKind, number>> = {
 
 /** Share of typed text and of comments that come from a fan never seen before. */
 const NEW_FAN_SHARE = { text: 0.15, comment: 0.4 } as const;
+/** Until this many fans exist, "returning" traffic comes from new fans instead. */
+const MIN_RETURNING_POOL = 50;
 /** A fan reads the bot's answer before tapping: at least this long after its last message, ms. */
 const THINK_MS = 1500;
 
@@ -351,9 +353,9 @@ export class SoakTraffic {
     return fan;
   }
 
-  /** A fan who has written before (a new one if there is none yet). */
+  /** A fan who has written before (a new one while there are fewer than 50: no hot first fans). */
   private returning(): Fan {
-    return this.fans.length === 0 ? this.newFan() : this.pick(this.fans);
+    return this.fans.length < MIN_RETURNING_POOL ? this.newFan() : this.pick(this.fans);
   }
 
   private messaging(
