@@ -206,11 +206,25 @@ export class OutboxSender {
       // a crash after the Send API call leaves the record visibly in doubt. A head that was not ours
       // to claim (waiting for its retry, or claimed by another sender) is given back below: a later
       // message of the same fan never overtakes it.
-      const next = (await OutboxMessageModel.collection.findOneAndUpdate(
-        { queueKey, state: 'pending' },
-        { $set: { leaseUntil: claimUntil }, $unset: { inDoubtAt: '' }, $inc: { attempts: 1 } },
-        { sort: { seq: 1 }, returnDocument: 'before' },
-      )) as PendingRecord | null;
+      let next: PendingRecord | null;
+      try {
+        next = (await OutboxMessageModel.collection.findOneAndUpdate(
+          { queueKey, state: 'pending' },
+          { $set: { leaseUntil: claimUntil }, $unset: { inDoubtAt: '' }, $inc: { attempts: 1 } },
+          { sort: { seq: 1 }, returnDocument: 'before' },
+        )) as PendingRecord | null;
+      } catch (error) {
+        // The database went away with the claim's answer: it may have been made, and nothing was sent.
+        // Its `leaseUntil` is this claim's own; give it back when the database answers, rather than
+        // leave the head in doubt for the claim time plus the echo grace.
+        this.unrecorded.set(`claim:${queueKey}:${claimUntil.getTime()}`, async () => {
+          await OutboxMessageModel.collection.updateOne(
+            { queueKey, state: 'pending', leaseUntil: claimUntil },
+            { $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
+          );
+        });
+        throw error;
+      }
       if (!next) return;
       const ours = { _id: next._id as never, leaseUntil: claimUntil, attempts: next.attempts + 1 };
       const notDue = next.nextAttemptAt > now;
