@@ -42,6 +42,7 @@ export async function connectDatabase(
     uri,
     embedded: !config.mongodbUri,
     async close() {
+      closing = true;
       await mongoose.disconnect();
       await stopEmbedded?.();
     },
@@ -49,6 +50,8 @@ export async function connectDatabase(
 }
 
 let watching = false;
+/** A deliberate disconnect (shutdown) is not the database going away. */
+let closing = false;
 
 /**
  * One line when the database goes away and one when it is back: while it is away webhooks answer
@@ -60,6 +63,7 @@ function watchConnection(log: Logger): void {
   watching = true;
   let lostAt: number | undefined;
   mongoose.connection.on('disconnected', () => {
+    if (closing) return;
     lostAt ??= Date.now();
     log.error('database connection lost: webhooks answer 503 and work waits until it is back');
   });

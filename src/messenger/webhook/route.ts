@@ -12,16 +12,17 @@ export interface WebhookDeps {
   readonly now: () => Date;
   /** Called after events are durably stored, so a local processor can start at once. */
   readonly onAccepted?: (count: number) => void;
-  /** How long storing may take before the webhook answers 503 instead (default 3 s). */
+  /** How long storing may take before the webhook answers 503 instead (default 5 s). */
   readonly storeTimeoutMs?: number;
 }
 
 /**
  * While the database is away the driver waits for it (mongoose buffers for 10 s, server selection
- * as long again): Meta would see a webhook that hangs. A bounded wait and a 503 make Meta retry
- * instead, and a store that completes after the 503 is harmless: the retry hits the dedupe key.
+ * as long again): Meta would see a webhook that hangs. A bounded wait, well inside Meta's 20 s, then
+ * 503 makes Meta retry. Trying the store every time is also what lets the driver notice the database
+ * is back. A store that completes after the 503 is harmless: Meta's retry hits the dedupe key.
  */
-const STORE_TIMEOUT_MS = 3_000;
+const STORE_TIMEOUT_MS = 5_000;
 
 class StoreTimeoutError extends Error {
   override readonly name = 'StoreTimeoutError';
