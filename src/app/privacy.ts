@@ -127,8 +127,12 @@ export async function eraseFan(
   const quotes = mongoose.connection.db
     ? await mongoose.connection.db.collection('checkout_quotes').deleteMany({ pageId, psid })
     : { deletedCount: 0 };
-  // Botkit keys embed the PSID (`facebook/conversations/<psid>-<page>/`, `.../users/<psid>`).
-  const dialog = await BotStateModel.collection.deleteMany({ _id: { $regex: escapeRegex(psid) } as never });
+  // Botkit keys embed the PSID (`facebook/conversations/<psid>-<psid>/…`, `.../users/<psid>`). Anchored
+  // to the key's segments: a bare substring match also erased every fan whose longer PSID contains it.
+  const id = escapeRegex(psid);
+  const dialog = await BotStateModel.collection.deleteMany({
+    _id: { $regex: `/(${id}-|users/${id}$)` } as never,
+  });
 
   const anon = anonymousId(ctx.secret, pageId, psid);
   const orders = await anonymiseIn('orders', pageId, psid, anon, ctx.now);
