@@ -33,6 +33,11 @@ export function compareIds(a: unknown, b: unknown): number {
   }
   if (typeof a === 'string' && typeof b === 'string') return a === b ? 0 : a < b ? -1 : 1;
   if (a instanceof ObjectId && b instanceof ObjectId) return Buffer.compare(a.id, b.id);
+  if (a instanceof Date && b instanceof Date) {
+    const x = a.getTime();
+    const y = b.getTime();
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
   return compareValues(a, b);
 }
 
@@ -44,7 +49,9 @@ function compareEntries(a: Entry, b: Entry): number {
 /**
  * The `_id`s of a collection in BSON order, kept up to date on insert and delete, so that a query
  * bounding `_id` or sorting by it can start at the bound and stop after `limit` matches instead of
- * scanning and sorting the whole collection (MongoDB's `_id` index does the same).
+ * scanning and sorting the whole collection (MongoDB's `_id` index does the same). Also used for a
+ * large index posting ordered by the index's next field (Index.orderedPosting): values are then that
+ * field's, and keys the documents'.
  */
 export class IdOrder {
   private chunks: Entry[][] = [];

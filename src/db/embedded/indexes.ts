@@ -1,6 +1,7 @@
 import { Query } from 'mingo';
 import { ObjectId } from 'bson';
 import { commandError } from './errors.js';
+import { IdOrder } from './id-order.js';
 import { encodeKey, isPlainObject, MISSING, pathValues, type Doc } from './values.js';
 
 /** An index as listIndexes reports it and as the journal and snapshot record it. */
@@ -20,6 +21,12 @@ type Posting = string | Set<string>;
 
 /** More index keys than this for one document means a pathological multikey cross product. */
 const MAX_KEYS_PER_DOC = 10_000;
+
+/**
+ * A posting this large gets its documents kept in the order of the index's next field once a query
+ * sorts it that way; smaller ones are cheaper to sort on the fly (and there may be one per fan).
+ */
+export const ORDERED_POSTING_MIN = 64;
 
 export function defaultIndexName(key: Record<string, unknown>): string {
   return Object.entries(key)
@@ -41,6 +48,12 @@ export class Index {
   private readonly partial: Query | null;
   /** levels[i] maps the encoded values of fields[0..i] to the ids of documents having them. */
   private readonly levels: Map<string, Posting>[];
+  /**
+   * Postings kept ordered by the next field (fields[level + 1]), keyed `level:key`, built when a
+   * query first sorts such a posting by that field. null: a document holds an array there (its sort
+   * key depends on the direction), so that posting is sorted on the fly.
+   */
+  private readonly ordered = new Map<string, IdOrder | null>();
 
   constructor(spec: IndexSpec) {
     this.spec = spec;
@@ -90,7 +103,8 @@ export class Index {
     return levels;
   }
 
-  add(id: string, keys: string[][] | null): void {
+  /** `doc` is the indexed document: required once ordered postings exist (Storage always passes it). */
+  add(id: string, keys: string[][] | null, doc?: Doc): void {
     if (!keys) return;
     for (let i = 0; i < keys.length; i++) {
       const map = this.levels[i]!;
@@ -100,11 +114,12 @@ export class Index {
         else if (typeof cur === 'string') {
           if (cur !== id) map.set(k, new Set([cur, id]));
         } else cur.add(id);
+        if (this.ordered.size > 0) this.orderedChange(i, k, id, doc, true);
       }
     }
   }
 
-  remove(id: string, keys: string[][] | null): void {
+  remove(id: string, keys: string[][] | null, doc?: Doc): void {
     if (!keys) return;
     for (let i = 0; i < keys.length; i++) {
       const map = this.levels[i]!;
@@ -118,8 +133,50 @@ export class Index {
           if (cur.size === 1) map.set(k, cur.values().next().value as string);
           else if (cur.size === 0) map.delete(k);
         }
+        if (this.ordered.size > 0) this.orderedChange(i, k, id, doc, false);
       }
     }
+  }
+
+  private orderedChange(level: number, key: string, id: string, doc: Doc | undefined, added: boolean): void {
+    const name = `${level}:${key}`;
+    const order = this.ordered.get(name);
+    if (order === undefined) return;
+    const value = doc === undefined ? ARRAY : scalarAt(doc, this.fields[level + 1]!);
+    // Unknown or array values, and emptied postings: forget the order; a later query rebuilds it.
+    if (order === null || value === ARRAY || !this.levels[level]!.has(key)) {
+      this.ordered.delete(name);
+      return;
+    }
+    if (added) order.add(value, id);
+    else order.delete(value, id);
+  }
+
+  /**
+   * The documents under `key` at `level`, ordered by the index's next field, or null (no next
+   * field, a small posting, or an array value in that field). Built on first use, then maintained.
+   */
+  orderedPosting(level: number, key: string, docs: Map<string, Doc>): IdOrder | null {
+    const field = this.fields[level + 1];
+    if (field === undefined || field.includes('.')) return null;
+    const name = `${level}:${key}`;
+    const known = this.ordered.get(name);
+    if (known !== undefined) return known;
+    if (this.lookupCount(level, key) < ORDERED_POSTING_MIN) return null;
+    const entries: [string, unknown][] = [];
+    let order: IdOrder | null = null;
+    for (const id of this.lookup(level, key)) {
+      const d = docs.get(id);
+      const v = d === undefined ? ARRAY : scalarAt(d, field);
+      if (v === ARRAY) {
+        this.ordered.set(name, null);
+        return null;
+      }
+      entries.push([id, v]);
+    }
+    order = IdOrder.build(entries);
+    this.ordered.set(name, order);
+    return order;
   }
 
   /** The id of another document holding one of these full keys, if this is a unique index. */
@@ -154,6 +211,7 @@ export class Index {
 
   clear(): void {
     for (const m of this.levels) m.clear();
+    this.ordered.clear();
   }
 
   /** The `keyValue` MongoDB reports for a duplicate: the field values that produced `key`. */
@@ -173,6 +231,15 @@ export class Index {
     this.fields.forEach((f, i) => (out[f] = values[i]));
     return out;
   }
+}
+
+/** Marks a value the ordered postings cannot place (an array sorts by its min or max element). */
+const ARRAY: unique symbol = Symbol('array');
+
+/** A top-level field's value as a sort key (missing → undefined, which sorts as null). */
+function scalarAt(doc: Doc, field: string): unknown {
+  const v = doc[field];
+  return Array.isArray(v) ? ARRAY : v;
 }
 
 function formatValue(v: unknown): string {

@@ -149,6 +149,8 @@ interface CandidatePlan {
   fetch(): Doc[];
   /** The candidates one by one, for callers that may stop early (unsorted, limited). */
   scan(): Iterable<Doc>;
+  /** The candidates in the order of `field` when the index keeps them so (its next field), else null. */
+  orderedBy(field: string): IdOrder | null;
 }
 
 function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null {
@@ -163,6 +165,7 @@ function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null 
       scan() {
         return this.fetch();
       },
+      orderedBy: () => null,
       fetch() {
         const out: Doc[] = [];
         const seen = new Set<string>();
@@ -206,6 +209,10 @@ function candidatePlan(coll: Collection, filter: unknown): CandidatePlan | null 
     estimate,
     fetch: () => [...scan()],
     scan,
+    orderedBy: (field) =>
+      keys.length === 1 && index.fields[bestDepth] === field
+        ? index.orderedPosting(level, keys[0]!, coll.docs)
+        : null,
   };
   function* scan(): Generator<Doc> {
     // One key: its posting holds each id once, no need to remember what was seen.
@@ -232,7 +239,7 @@ export function indexCandidates(coll: Collection, filter: unknown): Doc[] | null
   return candidatePlan(coll, filter)?.fetch() ?? null;
 }
 
-/** One side of an `_id` range: `strict` for $gt/$lt, not for $gte/$lte. */
+/** One side of a range: `strict` for $gt/$lt, not for $gte/$lte. */
 interface IdBound {
   value: unknown;
   strict: boolean;
@@ -249,22 +256,24 @@ function isBracketedBound(v: unknown): boolean {
 }
 
 /**
- * The `_id` range a filter implies through top-level (or $and-ed) $gt/$gte/$lt/$lte conditions.
- * Other conditions, including any other operator on `_id`, are left to the matcher, which still runs
- * on every document of the range: the range only has to contain every match.
+ * The range of `field` (`_id`, or an index's next field) a filter implies through top-level (or
+ * $and-ed) $gt/$gte/$lt/$lte conditions. Other conditions, including any other operator on the field,
+ * are left to the matcher, which still runs on every document of the range: the range only has to
+ * contain every match.
  */
-export function idRange(
+export function fieldRange(
   filter: unknown,
+  field = '_id',
   out: { lower: IdBound[]; upper: IdBound[] } = { lower: [], upper: [] },
 ): { lower: IdBound[]; upper: IdBound[] } {
   if (!isPlainObject(filter)) return out;
   for (const k of Object.keys(filter)) {
     const v = filter[k];
     if (k === '$and' && Array.isArray(v)) {
-      for (const sub of v) idRange(sub, out);
+      for (const sub of v) fieldRange(sub, field, out);
       continue;
     }
-    if (k !== '_id' || !isPlainObject(v)) continue;
+    if (k !== field || !isPlainObject(v)) continue;
     for (const op of Object.keys(v)) {
       const b = v[op];
       if (!isBracketedBound(b)) continue;
@@ -309,8 +318,9 @@ export interface FindOptions {
  * Matching documents in `_id` order, walked from the range's bound; null when `budget` documents
  * were examined before the walk could finish (the caller then takes its cheaper plan).
  */
-function walkIdOrder(
+function walkOrder(
   coll: Collection,
+  order: IdOrder,
   range: { lower: IdBound[]; upper: IdBound[] },
   dir: 1 | -1,
   match: Matcher,
@@ -318,7 +328,6 @@ function walkIdOrder(
   limit: number,
   budget: number,
 ): Doc[] | null {
-  const order = coll.idOrder();
   const [from, to] = idStretch(order, range);
   const out: Doc[] = [];
   let skipped = 0;
@@ -353,13 +362,21 @@ export function findDocs(coll: Collection | undefined, filter: unknown, opts: Fi
   // index does, without looking at documents outside the range or past the limit.
   const idDir = spec === null ? 1 : spec.length === 1 && spec[0]![0] === '_id' ? spec[0]![1] : null;
   if (idDir !== null && !plan?.byId) {
-    const range = idRange(filter);
+    const range = fieldRange(filter);
     if (spec !== null || range.lower.length > 0 || range.upper.length > 0) {
       // An equality index that narrows to fewer documents than the walk would examine is cheaper;
       // the walk stops after that many and the index is used (at most twice the index's work).
-      const walked = walkIdOrder(coll, range, idDir, match, skip, limit, plan ? plan.estimate : Infinity);
+      const budget = plan ? plan.estimate : Infinity;
+      const walked = walkOrder(coll, coll.idOrder(), range, idDir, match, skip, limit, budget);
       if (walked) return walked;
     }
+  }
+  // Equality on an index prefix, sorted by the index's next field (the inbox's due events: state,
+  // then nextAttemptAt): walk that posting in order from the range's bound, as MongoDB walks the index.
+  if (spec !== null && spec.length === 1 && plan) {
+    const [field, dir] = spec[0]!;
+    const order = plan.orderedBy(field);
+    if (order) return walkOrder(coll, order, fieldRange(filter, field), dir, match, skip, limit, Infinity)!;
   }
   if (!spec) {
     // Unsorted: candidates are read lazily, so a limit stops reading them too (the sender's poll

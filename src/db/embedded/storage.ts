@@ -202,7 +202,7 @@ export class Storage {
     }
     const previous = coll.docs.get(id);
     if (previous) this.unindex(coll, id, previous);
-    for (let i = 0; i < coll.indexes.length; i++) coll.indexes[i]!.add(id, keys[i]!);
+    for (let i = 0; i < coll.indexes.length; i++) coll.indexes[i]!.add(id, keys[i]!, doc);
     coll.docs.set(id, doc);
     if (!previous) coll.orderAdded(id, doc._id);
     this.log({ o: 'p', db: coll.db, c: coll.name, d: doc });
@@ -232,8 +232,8 @@ export class Storage {
       if (changed) {
         for (let i = 0; i < n; i++) {
           if (sameKeys(oldKeys[i]!, newKeys[i]!)) continue;
-          coll.indexes[i]!.remove(id, oldKeys[i]!);
-          coll.indexes[i]!.add(id, newKeys[i]!);
+          coll.indexes[i]!.remove(id, oldKeys[i]!, prev);
+          coll.indexes[i]!.add(id, newKeys[i]!, next);
         }
       }
     }
@@ -252,7 +252,7 @@ export class Storage {
   }
 
   private unindex(coll: Collection, id: string, doc: Doc): void {
-    for (const ix of coll.indexes) ix.remove(id, ix.keysOf(doc));
+    for (const ix of coll.indexes) ix.remove(id, ix.keysOf(doc), doc);
   }
 
   /** Applies one journal or snapshot record. Unknown records are skipped (forward compatibility). */
