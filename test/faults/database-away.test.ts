@@ -28,7 +28,7 @@ import {
 const OUTAGE_MS = LONG ? 60_000 : 12_000;
 const EVENTS_PER_SECOND = 10;
 /** Meta gives up on a webhook call after about 20 s; answering long before that is the point. */
-const WEBHOOK_ANSWER_BOUND_MS = 6_000;
+const WEBHOOK_ANSWER_BOUND_MS = 8_000;
 
 interface Tracked {
   psid: string;
