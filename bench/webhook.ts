@@ -158,6 +158,8 @@ interface BotRun {
   readonly bot: BotName;
   readonly info: Record<string, unknown>;
   readonly phases: PhaseResult[];
+  /** The bot's CPU time (all its processes and threads) over the measured loads and drains, per event. */
+  readonly cpuMsPerEvent: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -263,6 +265,7 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
       eldP99: Math.max(...reports.map((r) => r.eldP99)),
       eldMax: Math.max(...reports.map((r) => r.eldMax)),
       cpuPercent: reports.reduce((a, r) => a + r.cpuPercent, 0),
+      cpuMsTotal: reports.reduce((a, r) => a + r.cpuMsTotal, 0),
       rssMb: reports.reduce((a, r) => a + r.rssMb, 0),
     };
   };
@@ -294,6 +297,8 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
     );
     console.log(warmedUp ? 'done' : 'replies still missing; continuing');
     graph.arrivals.length = 0;
+    const cpuAtStart = (await reportAll()).cpuMsTotal;
+    let measuredEvents = 0;
 
     for (const rate of RATES) {
       const n = Math.max(1, Math.round((rate * DURATION_MS) / 1000));
@@ -380,6 +385,7 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
         result.dbCommands = lists.flatMap((l) => l.commands);
       }
       phases.push(result);
+      measuredEvents += n;
       stageMids.set(result, events);
       console.log(
         `ack p99 ${ms(result.ack.p99)} ms, reply p99 ${ms(result.reply.p99)} ms` +
@@ -387,6 +393,10 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
       );
     }
 
+    // CPU per event over all loads and their drains: unlike latency, it hardly depends on how busy
+    // the machine is, so runs on a shared machine compare by it.
+    const cpuMsPerEvent = ((await reportAll()).cpuMsTotal - cpuAtStart) / measuredEvents;
+    console.log(`  ${bot}: ${cpuMsPerEvent.toFixed(2)} ms of CPU per event (all threads, loads and drains)`);
     if (bot !== 'botkit') {
       // Where the time went, from the bot's own database timestamps (wall clock, ms).
       const records = (await child.extra<OursExtra>()).stages;
@@ -412,7 +422,7 @@ async function runBot(bot: BotName, workDir: string): Promise<BotRun> {
         };
       }
     }
-    return { bot, info: child.info, phases };
+    return { bot, info: child.info, phases, cpuMsPerEvent };
   } finally {
     agent.destroy();
     for (const c of [...children].reverse())

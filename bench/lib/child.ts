@@ -14,6 +14,8 @@ export interface ProcessReport {
   readonly eldMax: number;
   /** CPU time used (user + system) over wall time, in % of one core. */
   readonly cpuPercent: number;
+  /** CPU time (user + system, all threads) since the process started, ms: per-event cost over a run. */
+  readonly cpuMsTotal: number;
   readonly rssMb: number;
 }
 
@@ -144,6 +146,7 @@ export function serveBench(bot: {
       eldP99: eld.percentile(99) / 1e6,
       eldMax: eld.max / 1e6,
       cpuPercent: elapsed > 0 ? ((used.user + used.system) / 1000 / elapsed) * 100 : 0,
+      cpuMsTotal: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
       rssMb: process.memoryUsage().rss / 1024 / 1024,
     };
   };
