@@ -321,17 +321,21 @@ export class OutboxSender {
   }
 
   /**
-   * A send went through with the token: a 190 recorded in page health (by this process or one before
-   * a restart with a new token) is no longer true. Once per process and after each 190.
+   * A send went through with the token: a refusal recorded in page health (a 190 here, or the token
+   * check's, before a restart with a new token) is no longer true. Once per process and after each 190.
    */
   private async noteTokenWorks(): Promise<void> {
     this.tokenWorks = true;
     const now = this.opts.now();
     await PageHealthModel.collection.updateOne(
-      { pageId: this.opts.page.id, 'token.status': 'invalid', 'token.problem': 'token_refused' },
+      {
+        pageId: this.opts.page.id,
+        'token.status': 'invalid',
+        'token.problem': { $in: ['token_refused', 'token_invalid'] },
+      },
       {
         $set: { 'token.status': 'valid', 'token.checkedAt': now, updatedAt: now },
-        $unset: { 'token.problem': '' },
+        $unset: { 'token.problem': '', 'token.error': '', 'token.unhealthySince': '' },
       },
     );
   }
