@@ -5,9 +5,11 @@
  * `FAULTS_SEED=<n>` replays a run). Like Meta, the test re-sends every webhook that did not get a 200.
  * Afterwards every acknowledged event has exactly one inbox record and is finished, every outbox record
  * reached the Send API exactly once (counted by its `ob:<id>` metadata), nothing is missing, and each
- * pledge is counted once.
+ * pledge is counted once. Public replies under comments have no echo, so one in flight at a worker kill
+ * may be posted twice: they are bounded by those, not held to zero. A send claimed at a worker kill
+ * waits the 75 s echo window, which is most of the run's tail.
  *
- *   npx mocha test/faults/busy-hour.test.ts                  (3 kills, ~90 s)
+ *   npx mocha test/faults/busy-hour.test.ts                  (3 kills, 1.5-2.5 min)
  *   FAULTS_LONG=1 npx mocha test/faults/busy-hour.test.ts    (more fans, 8 kills)
  */
 import { expect } from 'chai';
@@ -73,8 +75,11 @@ describe('faults: a busy hour with kill -9 of web and worker at random moments',
   it(`every acknowledged event is processed once and every message sent once (seed ${SEED})`, async () => {
     console.log(`      busy-hour seed ${SEED} (replay: FAULTS_SEED=${SEED})`);
     const started = Date.now();
-    const rand = seededRandom(SEED);
-    const between = (lo: number, hi: number) => lo + rand() * (hi - lo);
+    // Two streams from one seed: the kills draw from their own, so the fans' pauses (whose order
+    // depends on timing) never shift the kill moments and roles a seed replays.
+    const trafficRand = seededRandom(SEED);
+    const faultRand = seededRandom(SEED ^ 0x5bd1e995);
+    const between = (lo: number, hi: number, rand = trafficRand) => lo + rand() * (hi - lo);
     const pageId = rig.page.id;
     const ctx = () => ({
       pageId,
@@ -219,11 +224,17 @@ describe('faults: a busy hour with kill -9 of web and worker at random moments',
     })();
 
     // The faults: kill -9 the web or the worker at random moments, restart it at once.
-    const kills: { role: 'web' | 'worker'; atMs: number; inFlight: number; upAgainMs: number }[] = [];
+    const kills: {
+      role: 'web' | 'worker';
+      atMs: number;
+      inFlight: number;
+      publicInFlight: number;
+      upAgainMs: number;
+    }[] = [];
     const faults = (async () => {
       for (let k = 0; k < KILLS; k += 1) {
-        await new Promise((r) => setTimeout(r, between(1000, 4000)));
-        let role: 'web' | 'worker' = rand() < 0.5 ? 'web' : 'worker';
+        await new Promise((r) => setTimeout(r, between(1000, 4000, faultRand)));
+        let role: 'web' | 'worker' = faultRand() < 0.5 ? 'web' : 'worker';
         // Three kills in CI still hit both roles.
         if (k === KILLS - 1 && kills.every((x) => x.role === role)) role = role === 'web' ? 'worker' : 'web';
         const victim = bots[role];
@@ -236,11 +247,20 @@ describe('faults: a busy hour with kill -9 of web and worker at random moments',
                 leaseUntil: { $gt: killedAt },
               })
             : 0;
+        const publicInFlight =
+          role === 'worker'
+            ? await OutboxMessageModel.collection.countDocuments({
+                kind: 'public_reply',
+                state: 'pending',
+                leaseUntil: { $gt: killedAt },
+              })
+            : 0;
         bots[role] = role === 'web' ? await rig.startWeb() : await rig.startWorker();
         kills.push({
           role,
           atMs: killedAt.getTime() - started,
           inFlight,
+          publicInFlight,
           upAgainMs: Date.now() - killedAt.getTime(),
         });
       }
@@ -320,7 +340,8 @@ describe('faults: a busy hour with kill -9 of web and worker at random moments',
         `${JSON.stringify(kills.map((k) => `${k.role}@${(k.atMs / 1000).toFixed(1)}s(in flight ${k.inFlight}, up in ${(k.upAgainMs / 1000).toFixed(1)}s)`))}; ` +
         `inbox: ${inbox.length} records for ${acked.length} acknowledged events, ${rerun} run again after a kill; ` +
         `outbox ${JSON.stringify(states)}; Send API messages ${rig.fake.messages.length}, duplicates ${duplicates.length}, ` +
-        `orphans ${orphans.length}; public replies ${rig.fake.publicReplies.length} (repeated ${publicDuplicates}); ` +
+        `orphans ${orphans.length}; public replies ${rig.fake.publicReplies.length} (repeated ${publicDuplicates}, ` +
+        `in flight at worker kills ${kills.reduce((n, k) => n + k.publicInFlight, 0)}); ` +
         `pledges ${pledges.length}, committed ${campaign.committed}, campaign ${campaign.state}, tipping messages ${tipped.length}; ` +
         `broadcast sent ${stats.counters.sent}/${VIP_FANS}; traffic ${(trafficDoneMs / 1000).toFixed(1)} s, quiet at ${(quietMs / 1000).toFixed(1)} s`,
     );
@@ -335,7 +356,11 @@ describe('faults: a busy hour with kill -9 of web and worker at random moments',
     expect(
       records.filter((r) => !['sent', 'refused'].includes(String(r.state))).map((r) => r.idempotencyKey),
     ).to.deep.equal([]);
-    expect(publicDuplicates, 'public replies repeated on one comment').to.equal(0);
+    // A public reply has no echo to prove it arrived: one cut short by a kill may be posted again.
+    const publicInFlight = kills.reduce((n, k) => n + k.publicInFlight, 0);
+    expect(publicDuplicates, 'public replies repeated beyond those in flight at a kill').to.be.at.most(
+      publicInFlight,
+    );
 
     const tippedKey = new RegExp(`^gb:${campaignId}:.*:tipped$`);
     for (const psid of fans) {

@@ -20,11 +20,14 @@ export const PROC_APP_ID = '1000000000000001';
 
 /**
  * The shortest leases the configuration allows: a killed process's fans, claims and jobs are taken
- * over in seconds. The echo grace stays at its default, so a send in doubt is confirmed by its echo.
+ * over in seconds. A send in doubt keeps the default echo window (claim + grace = 75 s): its echo may
+ * have to wait for a killed web process to come back (the long busy hour, with a 30 s window, resent 9
+ * turn replies whose echoes came later).
  */
 export const SHORT_LEASES = {
   INBOX_LEASE_SECONDS: '5',
   OUTBOX_CLAIM_SECONDS: '15',
+  OUTBOX_ECHO_GRACE_SECONDS: '60',
   JOB_LEASE_SECONDS: '10',
 } as const;
 
