@@ -84,8 +84,6 @@ export class OutboxSender {
   private readonly loop: WakeableLoop;
   private hasPageLease = false;
   private pageLeaseRenewedAt = 0;
-  /** Queues whose head waits (retry time or another claim), until when: no need to look before. */
-  private readonly blockedQueues = new Map<string, number>();
   /** Fans this sender found unreachable (551), and when: newer than a reply's policy snapshot. */
   private readonly unreachableAt = new Map<string, number>();
   /**
@@ -167,9 +165,6 @@ export class OutboxSender {
     if (now.getTime() < this.pausedUntil) return;
     const free = this.workers.free;
     if (free <= 0) return;
-    for (const [queueKey, until] of this.blockedQueues) {
-      if (until <= now.getTime()) this.blockedQueues.delete(queueKey);
-    }
     const due = await OutboxMessageModel.collection
       .find(
         {
@@ -193,77 +188,38 @@ export class OutboxSender {
    * follows every finished worker picks up anything written since.
    */
   private async drainQueue(queueKey: string, expected: number): Promise<void> {
-    const blockedUntil = this.blockedQueues.get(queueKey);
-    if (blockedUntil !== undefined) {
-      if (blockedUntil > this.opts.now().getTime()) return;
-      this.blockedQueues.delete(queueKey);
-    }
     let handled = 0;
     while (this.loop.isRunning && this.opts.now().getTime() >= this.pausedUntil && handled < expected) {
       const now = this.opts.now();
-      const claimUntil = new Date(now.getTime() + (this.opts.claimMs ?? 60_000));
-      // Reading the head and claiming it are one command. The claim is written before the send, so
-      // a crash after the Send API call leaves the record visibly in doubt. A head that was not ours
-      // to claim (waiting for its retry, or claimed by another sender) is given back below: a later
-      // message of the same fan never overtakes it.
-      let next: PendingRecord | null;
-      try {
-        next = (await OutboxMessageModel.collection.findOneAndUpdate(
-          { queueKey, state: 'pending' },
-          { $set: { leaseUntil: claimUntil }, $unset: { inDoubtAt: '' }, $inc: { attempts: 1 } },
-          { sort: { seq: 1 }, returnDocument: 'before' },
-        )) as PendingRecord | null;
-      } catch (error) {
-        // The database went away with the claim's answer: it may have been made, and nothing was sent.
-        // Its `leaseUntil` is this claim's own; give it back when the database answers, rather than
-        // leave the head in doubt for the claim time plus the echo grace.
-        this.unrecorded.set(`claim:${queueKey}:${claimUntil.getTime()}`, async () => {
-          await OutboxMessageModel.collection.updateOne(
-            { queueKey, state: 'pending', leaseUntil: claimUntil },
-            { $unset: { leaseUntil: '' }, $inc: { attempts: -1 } },
-          );
-        });
-        throw error;
-      }
-      if (!next) return;
-      const ours = { _id: next._id as never, leaseUntil: claimUntil, attempts: next.attempts + 1 };
-      const notDue = next.nextAttemptAt > now;
-      const heldElsewhere = next.leaseUntil != null && next.leaseUntil > now;
-      if (notDue || heldElsewhere) {
-        await OutboxMessageModel.collection.updateOne(ours, {
-          ...(next.leaseUntil != null
-            ? {
-                $set: {
-                  leaseUntil: next.leaseUntil,
-                  ...(next.inDoubtAt ? { inDoubtAt: next.inDoubtAt } : {}),
-                },
-              }
-            : { $unset: { leaseUntil: '' } }),
-          $inc: { attempts: -1 },
-        });
-        // This sender alone writes the page's retry times and claims: until then the head stays put.
-        const until = Math.max(
-          notDue ? next.nextAttemptAt.getTime() : 0,
-          heldElsewhere ? next.leaseUntil!.getTime() : 0,
-        );
-        this.blockedQueues.set(queueKey, until);
-        return;
-      }
+      const next = (await OutboxMessageModel.collection.findOne(
+        { queueKey, state: 'pending' },
+        { sort: { seq: 1 } },
+      )) as PendingRecord | null;
+      // The earliest message of the recipient waits for its retry: later ones wait behind it.
+      if (!next || next.nextAttemptAt > now || (next.leaseUntil && next.leaseUntil > now)) return;
       handled += 1;
-      // In doubt: claimed before, and that claim expired with no result recorded — the process died
-      // between the Send API call and recording its answer, so Meta may already have the message. If
-      // it does, its echo (`metadata: ob:<id>`) marks the record sent (confirmEcho, event-handler.ts).
-      // Give that echo a grace period before resending: extend the claim once, then send if still pending.
+      // In doubt: claimed, and the claim expired with no result recorded — the process died between
+      // the Send API call and recording its answer, so Meta may already have the message. If it does,
+      // its echo (`metadata: ob:<id>`) marks the record sent (confirmEcho, event-handler.ts). Give that
+      // echo a grace period before resending: extend the claim once, then send if still pending.
       const graceMs = this.opts.echoGraceMs ?? 15_000;
-      if (next.leaseUntil != null && !next.inDoubtAt && graceMs > 0 && ECHOED_KINDS.has(next.kind)) {
-        await OutboxMessageModel.collection.updateOne(ours, {
-          $set: { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now },
-          $inc: { attempts: -1 },
-        });
+      if (next.leaseUntil && !next.inDoubtAt && graceMs > 0 && ECHOED_KINDS.has(next.kind)) {
+        await OutboxMessageModel.collection.updateOne(
+          { _id: next._id as never, state: 'pending', attempts: next.attempts },
+          { $set: { leaseUntil: new Date(now.getTime() + graceMs), inDoubtAt: now } },
+        );
         this.log.warn({ key: next.idempotencyKey }, 'send in doubt after a crash; waiting for its echo');
-        this.blockedQueues.set(queueKey, now.getTime() + graceMs);
         return;
       }
+      const claimed = await OutboxMessageModel.collection.updateOne(
+        { _id: next._id as never, state: 'pending', attempts: next.attempts },
+        {
+          $set: { leaseUntil: new Date(now.getTime() + (this.opts.claimMs ?? 60_000)) },
+          $unset: { inDoubtAt: '' },
+          $inc: { attempts: 1 },
+        },
+      );
+      if (claimed.modifiedCount !== 1) return;
       if ((await this.sendOne({ ...next, attempts: next.attempts + 1 })) === 'retry-later') return;
     }
   }
