@@ -22,7 +22,7 @@
  *   flat? (bounded, no upward trend, drained after the load), overall ack p99 (target < 50 ms).
  * - Results: bench/results/soak-<date>.json and .md (`--no-json` to skip).
  */
-import { execSync } from 'node:child_process';
+import { execSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
@@ -61,6 +61,7 @@ const { values: args } = parseArgs({
     'max-slope': { type: 'string' },
     seed: { type: 'string' },
     'no-echoes': { type: 'boolean', default: false },
+    'db-process': { type: 'boolean', default: false },
     'log-level': { type: 'string' },
     'no-json': { type: 'boolean', default: false },
     keep: { type: 'boolean', default: false },
@@ -79,6 +80,8 @@ if (args.help) {
   --max-slope 1       memory verdict: max RSS slope over the second half, MB/min
   --seed 42           traffic PRNG seed
   --no-echoes         do not echo accepted sends back to the webhook (message_echoes)
+  --db-process        the embedded database in its own process (as \`npm run db\`), so the bot's
+                      RSS is the bot's alone (its own RSS is sampled too)
   --log-level info    the bot's LOG_LEVEL (its log goes to a temporary file)
   --keep              keep the bot's data directory and log (printed)
   --no-json           do not write bench/results/soak-<date>.{json,md}`);
@@ -95,6 +98,7 @@ const GRAPH_LATENCY_MS = Number(args.latency ?? env.BENCH_GRAPH_LATENCY_MS ?? 15
 const MAX_SLOPE = Number(args['max-slope'] ?? 1);
 const SEED = Number(args.seed ?? 42);
 const ECHOES = !args['no-echoes'];
+const DB_PROCESS = args['db-process'];
 const LOG_LEVEL = args['log-level'] ?? env.BENCH_LOG_LEVEL ?? 'info';
 const ACK_TARGET_P99 = 50;
 
@@ -126,6 +130,16 @@ function procStatusMb(pid: number): { rss: number; hwm: number } {
     return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
   } catch {
     return { rss: Number.NaN, hwm: Number.NaN };
+  }
+}
+
+/** /proc/pressure/cpu "some avg10": % of the last 10 s in which runnable tasks waited for a CPU. */
+function cpuPressure(): number {
+  try {
+    const text = fs.readFileSync('/proc/pressure/cpu', 'utf8');
+    return Number(/^some avg10=([\d.]+)/m.exec(text)?.[1] ?? NaN);
+  } catch {
+    return Number.NaN;
   }
 }
 
@@ -176,6 +190,51 @@ function logSummary(
   }
   out.top = [...byMsg].sort((a, b) => b[1] - a[1]).slice(0, 8);
   return out;
+}
+
+/** `src/db/embedded/cli.ts` in a child process; resolves with its URI (its first line on stdout). */
+async function startDbProcess(
+  dbPath: string,
+  logFile: string,
+): Promise<{ pid: number; uri: string; stop(): Promise<void> }> {
+  const err = fs.openSync(logFile, 'a');
+  const proc = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(here, '..', 'src', 'db', 'embedded', 'cli.ts'), '--dbpath', dbPath],
+    { stdio: ['ignore', 'pipe', err] },
+  );
+  fs.closeSync(err);
+  const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
+  const uri = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(
+      () => reject(new Error(`database process: no URI in 60 s (log ${logFile})`)),
+      60_000,
+    );
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const line = out.split('\n')[0]!;
+      if (out.includes('\n') && line.startsWith('mongodb://')) {
+        clearTimeout(timer);
+        resolve(line.trim());
+      }
+    });
+    void exited.then(() => {
+      clearTimeout(timer);
+      reject(new Error(`database process exited (log ${logFile})`));
+    });
+  });
+  return {
+    pid: proc.pid ?? -1,
+    uri,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      proc.kill('SIGTERM');
+      const killer = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    },
+  };
 }
 
 function gitCommit(): string {
@@ -244,6 +303,9 @@ async function run(workDir: string): Promise<RunResult> {
     version: VERSION,
   });
   const dataDir = fs.mkdtempSync(path.join(workDir, 'data-'));
+  // --db-process: the embedded server alone in a process (journalled with fsync, as `npm run db`).
+  let db: { pid: number; uri: string; stop(): Promise<void> } | undefined;
+  if (DB_PROCESS) db = await startDbProcess(dataDir, path.join(workDir, 'db.log'));
   const logFile = path.join(workDir, 'bot.log');
   const child: BotChild = await startBotChild(
     path.join(here, 'lib', 'soak-bot.ts'),
@@ -255,7 +317,7 @@ async function run(workDir: string): Promise<RunResult> {
       FACEBOOK_APP_ID: APP_ID,
       GRAPH_API_URL: graph.url,
       GRAPH_API_VERSION: VERSION,
-      DATA_DIR: dataDir,
+      ...(db ? { MONGODB_URI: `${db.uri}/soak` } : { DATA_DIR: dataDir }),
       LOG_LEVEL: LOG_LEVEL,
       ROLE: 'all',
       PORT: '0',
@@ -430,6 +492,7 @@ async function run(workDir: string): Promise<RunResult> {
         refused: w.refused,
         rssMb: mem.rss,
         hwmMb: mem.hwm,
+        ...(db ? { dbRssMb: procStatusMb(db.pid).rss } : {}),
         heapMb: childSample.heapUsedMin / 1024 / 1024,
         heapMaxMb: childSample.heapUsedMax / 1024 / 1024,
         // NaN (no full GC yet) crosses IPC as null.
@@ -445,6 +508,7 @@ async function run(workDir: string): Promise<RunResult> {
         documents: Object.values(childSample.documents).reduce((x, y) => x + y, 0),
         collections: childSample.documents,
         load1: os.loadavg()[0]!,
+        cpuPressure: cpuPressure(),
       };
       if ((h.inbox?.pending ?? 0) > 100) {
         s.pendingQueues = await child.extra<PendingQueues>('pending-queues');
@@ -563,6 +627,7 @@ async function run(workDir: string): Promise<RunResult> {
     stoppingAt = Date.now();
     await child.stop().catch((error: unknown) => console.error('  bot: stop failed:', error));
     await graph.close();
+    await db?.stop();
   }
 }
 
@@ -597,12 +662,13 @@ function markdown(
   return [
     `# Soak ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC${QUICK ? ' (quick)' : ''}`,
     '',
-    `\`npm run bench:soak -- --rate ${RATE} --minutes ${LOAD_S / 60}\` at commit ${commit}, ` +
+    `\`npm run bench:soak -- --rate ${RATE} --minutes ${LOAD_S / 60}${DB_PROCESS ? ' --db-process' : ''}\` at commit ${commit}, ` +
       `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'CPU'}, Node ${process.version}. ` +
       `Load average (1/5/15 min) at start ${r.load.start.join(' / ')}, highest 1-min ${r.load.max1}, ` +
       `at end ${r.load.end.join(' / ')} (other work shares this 2-core machine).`,
     '',
-    `Our bot in a child process (both roles, embedded database with fsync, LOG_LEVEL=${LOG_LEVEL}), ` +
+    `Our bot in a child process (both roles, embedded database with fsync ` +
+      `${DB_PROCESS ? 'in a process of its own (--db-process)' : 'on its own thread in the bot process'}, LOG_LEVEL=${LOG_LEVEL}), ` +
       `fake Graph API answering in ${GRAPH_LATENCY_MS} ms${ECHOES ? ' with message echoes' : ''}; ` +
       `${r.events.toLocaleString('en-US')} events at ${RATE}/s open loop from ${r.fans.toLocaleString('en-US')} fans ` +
       `(${r.newFans.toLocaleString('en-US')} first contacts); warm-up ${WARMUP_S} s left out of the memory verdict.`,
@@ -645,6 +711,7 @@ async function main(): Promise<void> {
   console.log(
     `bench:soak${QUICK ? ' (quick)' : ''}: ${RATE} events/s for ${LOAD_S / 60} min, samples every ${SAMPLE_S} s, ` +
       `warm-up ${WARMUP_S} s, drain ≤ ${DRAIN_S} s; fake Graph API ${GRAPH_LATENCY_MS} ms${ECHOES ? ' + echoes' : ''}; ` +
+      `${DB_PROCESS ? 'database in its own process; ' : ''}` +
       `${os.cpus().length} CPUs, Node ${process.version}, commit ${commit}`,
   );
   console.log(`  uptime load average: ${l1} ${l5} ${l15}`);
@@ -718,6 +785,7 @@ async function main(): Promise<void> {
             maxSlopeMbPerMin: MAX_SLOPE,
             seed: SEED,
             echoes: ECHOES,
+            dbProcess: DB_PROCESS,
             logLevel: LOG_LEVEL,
             mix: SOAK_MIX,
           },

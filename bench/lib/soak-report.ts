@@ -21,6 +21,8 @@ export interface SoakSample {
   /** Child process, from /proc/<pid>/status (VmRSS, VmHWM) and process.memoryUsage() over IPC. */
   readonly rssMb: number;
   readonly hwmMb: number;
+  /** --db-process: the database process's RSS. */
+  readonly dbRssMb?: number;
   /** The bot's main-thread V8 heap: lowest reading of the window (≈ live heap after a GC). */
   readonly heapMb: number;
   readonly heapMaxMb: number;
@@ -38,6 +40,8 @@ export interface SoakSample {
   /** Documents per collection. */
   readonly collections: Record<string, number>;
   readonly load1: number;
+  /** Linux PSI: % of the last 10 s in which some runnable task waited for a CPU (NaN without PSI). */
+  readonly cpuPressure: number;
   /** When the inbox backlog is over 100: how many queues hold it and the fullest ones. */
   pendingQueues?: { queues: number; top: { queueKey: string; pending: number }[] };
 }
@@ -167,6 +171,7 @@ export const SAMPLE_HEADER = [
   'docs',
   'bot CPU',
   'load 1m',
+  'CPU wait',
 ];
 
 export function sampleRow(s: SoakSample): string[] {
@@ -180,12 +185,13 @@ export function sampleRow(s: SoakSample): string[] {
     String(s.sent) + (s.refused > 0 ? ` (+${s.refused} refused)` : ''),
     String(s.inboxPending) + (s.inboxParked > 0 ? ` (${s.inboxParked} parked)` : ''),
     String(s.outboxPending),
-    s.rssMb.toFixed(0),
+    s.rssMb.toFixed(0) + (s.dbRssMb !== undefined ? ` (db ${s.dbRssMb.toFixed(0)})` : ''),
     Number.isFinite(s.liveHeapMb) ? s.liveHeapMb.toFixed(0) : '–',
     String(s.majorGcs),
     s.documents.toLocaleString('en-US'),
     `${s.cpuPercent.toFixed(0)}%`,
     s.load1.toFixed(2),
+    Number.isFinite(s.cpuPressure) ? `${s.cpuPressure.toFixed(0)}%` : '–',
   ];
 }
 
